@@ -1,0 +1,116 @@
+"""The embedding cache in use: embed only what the store lacks, and assemble product vectors.
+
+Vectors are keyed by (encoder identity, SHA-256 of the content), so a title shared by two
+products, an empty description, or a rerun costs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from embaug_core.encoders.base import Encoder
+from embaug_core.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CacheReport:
+    """What one pass over the cache did."""
+
+    encoder: str
+    requested: int
+    computed: int
+    seconds: float
+
+    @property
+    def cached(self) -> int:
+        return self.requested - self.computed
+
+    @property
+    def rate(self) -> float:
+        """Items embedded per second (0 when nothing was computed)."""
+        return self.computed / self.seconds if self.computed and self.seconds else 0.0
+
+
+def fill_cache(
+    store: Store,
+    encoder: Encoder,
+    items: Mapping[str, object] | Callable[[Sequence[str]], Sequence[object]],
+    hashes: Sequence[str],
+    chunk_size: int = 512,
+    progress: bool = False,
+    on_chunk: Callable[[int, int, float], None] | None = None,
+) -> CacheReport:
+    """Embed the contents in `hashes` that the cache lacks, writing every chunk as it is done.
+
+    `items` gives the content for a hash, as a mapping or as a loader of a chunk's contents
+    (images are loaded a chunk at a time). Writing per chunk means a killed run keeps what it
+    finished. `on_chunk(done, total, seconds)` reports progress.
+    """
+    missing = store.missing_embeddings(encoder.identity, hashes)
+    requested = len(set(hashes))
+    load = items if callable(items) else (lambda chunk: [items[h] for h in chunk])
+    started = time.perf_counter()
+    for start in range(0, len(missing), chunk_size):
+        chunk = missing[start : start + chunk_size]
+        store.write_embeddings(encoder.identity, chunk, encoder.encode(load(chunk), progress))
+        done, elapsed = start + len(chunk), time.perf_counter() - started
+        logger.info(
+            "%s: %d/%d embedded (%.1f/s)", encoder.identity, done, len(missing), done / elapsed
+        )
+        if on_chunk:
+            on_chunk(done, len(missing), elapsed)
+    report = CacheReport(encoder.identity, requested, len(missing), time.perf_counter() - started)
+    logger.info(
+        "%s: %d requested, %d cached, %d computed",
+        encoder.identity,
+        requested,
+        report.cached,
+        report.computed,
+    )
+    return report
+
+
+def product_texts(products: pd.DataFrame) -> dict[str, str]:
+    """Every distinct title and description, keyed by hash (titles and descriptions share it)."""
+    texts = pd.concat([products["title"], products["description"]]).unique()
+    return {text_sha256(text): text for text in texts}
+
+
+@dataclass(frozen=True)
+class ProductVectors:
+    """The product matrix: concat(title, description, image) per product, float32."""
+
+    product_ids: np.ndarray
+    categories: np.ndarray
+    vectors: np.ndarray
+
+    def rows(self, product_ids: Sequence[str]) -> np.ndarray:
+        """Row positions of the given products in this matrix."""
+        position = pd.Series(np.arange(len(self.product_ids)), index=self.product_ids)
+        return position.loc[list(product_ids)].to_numpy()
+
+
+def product_vectors(store: Store, text_encoder: str, image_encoder: str) -> ProductVectors:
+    """Assemble the product matrix from cached vectors; a missing vector is a KeyError."""
+    products = store.products()
+    titles = store.embeddings(text_encoder, [text_sha256(t) for t in products["title"]])
+    descriptions = store.embeddings(text_encoder, [text_sha256(t) for t in products["description"]])
+    images = store.embeddings(image_encoder, products["image_sha256"].tolist())
+    return ProductVectors(
+        product_ids=products["product_id"].to_numpy(),
+        categories=products["category"].to_numpy(),
+        vectors=np.concatenate([titles, descriptions, images], axis=1),
+    )

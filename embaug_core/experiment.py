@@ -1,0 +1,76 @@
+"""One (trial, method) experiment: the trial's arrays, a fitted model, and its figures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from embaug_core.augment import get_augmenter
+from embaug_core.embeddings import ProductVectors
+from embaug_core.methods import Method
+from embaug_core.metrics import DEFAULT_THRESHOLD, NONE, epoch_metrics, evaluate
+from embaug_core.model import Classifier
+from embaug_core.train import TrainConfig, fit_logreg, train_classifier
+
+EpochLogger = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class TrialData:
+    """Training rows with class indices, and the hold-out H with class index or NONE."""
+
+    classes: list[str]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_eval: np.ndarray
+    y_eval: np.ndarray
+    eval_ids: np.ndarray
+
+
+def trial_data(vectors: ProductVectors, split: pd.DataFrame) -> TrialData:
+    """Cut the product matrix along a stored split; classes are those seen in training."""
+    train = split[split["role"] == "train"]
+    holdout = split[split["role"] == "holdout"]
+    classes = sorted(train["category"].unique())
+    index = {name: i for i, name in enumerate(classes)}
+    return TrialData(
+        classes=classes,
+        x_train=vectors.vectors[vectors.rows(train["product_id"])],
+        y_train=train["category"].map(index).to_numpy(),
+        x_eval=vectors.vectors[vectors.rows(holdout["product_id"])],
+        y_eval=holdout["category"].map(index).fillna(NONE).astype(int).to_numpy(),
+        eval_ids=holdout["product_id"].to_numpy(),
+    )
+
+
+def run_method(
+    method: Method,
+    data: TrialData,
+    config: TrainConfig | None = None,
+    augmentation: dict[str, float] | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    on_epoch: EpochLogger | None = None,
+) -> tuple[Classifier, dict[str, float]]:
+    """Fit `method` on the trial's training rows and score it on H.
+
+    `on_epoch(epoch, metrics)` receives the training loss, learning rate and H's overall,
+    none and top-1 accuracy after every epoch.
+    """
+    config = config or TrainConfig()
+    if method.trainer == "logreg":
+        classifier = fit_logreg(data.x_train, data.y_train, data.classes, config)
+    else:
+
+        def log_epoch(epoch: int, loss: float, lr: float, model: Classifier) -> None:
+            if on_epoch:
+                figures = epoch_metrics(model.predict_proba(data.x_eval), data.y_eval, threshold)
+                on_epoch(epoch, {"train_loss": loss, "lr": lr, **figures})
+
+        augmenter = get_augmenter(method.augmentation, **(augmentation or {}))
+        classifier = train_classifier(
+            data.x_train, data.y_train, data.classes, augmenter, config, log_epoch
+        )
+    return classifier, evaluate(classifier.predict_proba(data.x_eval), data.y_eval, threshold)

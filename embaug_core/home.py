@@ -1,0 +1,49 @@
+"""Where a run writes: one folder, made absolute once.
+
+`dagster dev`, run workers and pytest start in different directories, so every path is
+resolved against EMBAUG_HOME (default `.embaug` in the working directory) at one place.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_HOME = ".embaug"
+
+
+@dataclass(frozen=True)
+class Home:
+    """The folder layout under EMBAUG_HOME."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> Home:
+        return cls(Path(os.environ.get("EMBAUG_HOME", DEFAULT_HOME)).expanduser().resolve())
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.root / "embaug.duckdb"
+
+    @property
+    def mlflow_uri(self) -> str:
+        return f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.root / "mlartifacts"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.root / "dagster"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    def create(self) -> Home:
+        for folder in (self.root, self.mlflow_artifacts, self.dagster_home, self.reports):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self

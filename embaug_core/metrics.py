@@ -1,0 +1,190 @@
+"""Evaluation with a "none" category (METHODS.md section 5).
+
+Labels are integers: the index of a class seen in training, or `NONE` (-1) for a product of a
+class the model never saw. Probabilities are (n, C) over the known classes; a product is
+predicted "none" when no class probability exceeds the threshold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import f1_score, roc_auc_score, roc_curve
+
+NONE = -1
+DEFAULT_THRESHOLD = 0.6
+THRESHOLDS = np.linspace(0.0, 1.0, 1001)
+FPR_GRID = np.linspace(0.0, 1.0, 1001)
+
+
+def predict_with_none(probs: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
+    """Top-1 class when its probability exceeds `threshold`, else NONE."""
+    top = probs.argmax(axis=1)
+    return np.where(probs.max(axis=1) > threshold, top, NONE)
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if len(values) else float("nan")
+
+
+def overall_accuracy(
+    probs: np.ndarray, labels: np.ndarray, threshold: float = DEFAULT_THRESHOLD
+) -> float:
+    """Over products of known classes: top-1 is the label and its probability exceeds t."""
+    known = labels != NONE
+    return _mean(predict_with_none(probs[known], threshold) == labels[known])
+
+
+def none_accuracy(
+    probs: np.ndarray, labels: np.ndarray, threshold: float = DEFAULT_THRESHOLD
+) -> float:
+    """Over "none" products: no class probability exceeds t."""
+    return _mean(probs[labels == NONE].max(axis=1, initial=0.0) <= threshold)
+
+
+def top1_known(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Top-1 accuracy on known classes, ignoring the threshold."""
+    known = labels != NONE
+    return _mean(probs[known].argmax(axis=1) == labels[known])
+
+
+def threshold_sweep(
+    probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarray = THRESHOLDS
+) -> pd.DataFrame:
+    """Overall and none accuracy at every threshold (the paper's Fig. 3), in one pass."""
+    known = labels != NONE
+    confidence = probs.max(axis=1, initial=0.0)
+    right = np.sort(confidence[known][probs[known].argmax(axis=1) == labels[known]])
+    unknown = np.sort(confidence[~known])
+    n_known, n_none = int(known.sum()), int((~known).sum())
+    overall = (len(right) - np.searchsorted(right, thresholds, side="right")) / max(n_known, 1)
+    none = np.searchsorted(unknown, thresholds, side="right") / max(n_none, 1)
+    return pd.DataFrame(
+        {
+            "threshold": thresholds,
+            "overall": overall if n_known else np.nan,
+            "none": none if n_none else np.nan,
+        }
+    )
+
+
+def equal_accuracy_point(sweep: pd.DataFrame) -> float:
+    """The accuracy where overall equals none accuracy, interpolated between thresholds."""
+    gap = (sweep["overall"] - sweep["none"]).to_numpy()
+    if np.isnan(gap).any():
+        return float("nan")
+    crossing = np.flatnonzero(np.diff(np.sign(gap)) != 0)
+    if not len(crossing):
+        return float("nan")
+    i = crossing[0]
+    share = gap[i] / (gap[i] - gap[i + 1]) if gap[i] != gap[i + 1] else 0.0
+    return float(
+        sweep["overall"].iloc[i] + share * (sweep["overall"].iloc[i + 1] - sweep["overall"].iloc[i])
+    )
+
+
+def tradeoff_auc(sweep: pd.DataFrame) -> float:
+    """Area under the overall-accuracy vs none-accuracy curve traced by the threshold 0..1."""
+    if sweep[["overall", "none"]].isna().any().any():
+        return float("nan")
+    order = np.lexsort((-sweep["overall"].to_numpy(), sweep["none"].to_numpy()))
+    none = np.concatenate([[0.0], sweep["none"].to_numpy()[order], [1.0]])
+    overall = sweep["overall"].to_numpy()[order]
+    overall = np.concatenate([[overall[0]], overall, [0.0]])
+    return float(np.trapezoid(overall, none))
+
+
+def _one_vs_rest(
+    probs: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indicator and score matrices over known classes plus "none", keeping the columns that
+    have both positives and negatives, and each column's share of validation products."""
+    n_classes = probs.shape[1]
+    columns = np.where(labels == NONE, n_classes, labels)
+    truth = np.zeros((len(labels), n_classes + 1), dtype=int)
+    truth[np.arange(len(labels)), columns] = 1
+    scores = np.hstack([probs, 1 - probs.max(axis=1, keepdims=True)])
+    positives = truth.sum(axis=0)
+    keep = (positives > 0) & (positives < len(labels))
+    return truth[:, keep], scores[:, keep], positives[keep] / positives[keep].sum()
+
+
+def weighted_auc(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(AUC of the support-weighted average ROC curve, support-weighted mean of per-class AUCs)
+    over one-vs-rest ROC per known class plus "none" (score 1 - max class probability)."""
+    truth, scores, weights = _one_vs_rest(probs, labels)
+    if not len(weights):
+        return float("nan"), float("nan")
+    tpr = weighted_roc(truth, scores, weights)
+    mean_auc = roc_auc_score(truth, scores, average="weighted")
+    return float(np.trapezoid(tpr, FPR_GRID)), float(mean_auc)
+
+
+def weighted_roc(truth: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted-average true-positive rate on FPR_GRID (the paper's Fig. 4)."""
+    tpr = np.zeros_like(FPR_GRID)
+    for column, weight in enumerate(weights):
+        fpr_c, tpr_c, _ = roc_curve(truth[:, column], scores[:, column])
+        tpr += weight * np.interp(FPR_GRID, fpr_c, tpr_c)
+    tpr[0] = 0.0
+    return tpr
+
+
+def macro_f1_known(
+    probs: np.ndarray, labels: np.ndarray, threshold: float = DEFAULT_THRESHOLD
+) -> float:
+    """Macro F1 over the known classes present, "none" predictions counting as misses."""
+    known = labels != NONE
+    if not known.any():
+        return float("nan")
+    present = np.unique(labels[known])
+    predicted = predict_with_none(probs[known], threshold)
+    return float(
+        f1_score(labels[known], predicted, labels=present, average="macro", zero_division=0)
+    )
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """ECE of the top-1 probability on known-class products, equal-width bins."""
+    known = labels != NONE
+    if not known.any():
+        return float("nan")
+    confidence = probs[known].max(axis=1)
+    correct = probs[known].argmax(axis=1) == labels[known]
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    gaps = [
+        abs(correct[which == b].mean() - confidence[which == b].mean()) * (which == b).mean()
+        for b in range(bins)
+        if (which == b).any()
+    ]
+    return float(sum(gaps))
+
+
+def evaluate(
+    probs: np.ndarray, labels: np.ndarray, threshold: float = DEFAULT_THRESHOLD
+) -> dict[str, float]:
+    """Every headline figure of METHODS.md section 5, by the names runs are logged with."""
+    sweep = threshold_sweep(probs, labels)
+    curve_auc, mean_auc = weighted_auc(probs, labels)
+    return {
+        "weighted_auc": curve_auc,
+        "weighted_auc_mean": mean_auc,
+        "overall_acc": overall_accuracy(probs, labels, threshold),
+        "none_acc": none_accuracy(probs, labels, threshold),
+        "top1_known": top1_known(probs, labels),
+        "macro_f1_known": macro_f1_known(probs, labels, threshold),
+        "equal_acc_point": equal_accuracy_point(sweep),
+        "tradeoff_auc": tradeoff_auc(sweep),
+        "ece": expected_calibration_error(probs, labels),
+    }
+
+
+def epoch_metrics(
+    probs: np.ndarray, labels: np.ndarray, threshold: float = DEFAULT_THRESHOLD
+) -> dict[str, float]:
+    """The cheap figures logged every epoch (the paper's Fig. 5)."""
+    return {
+        "overall_acc": overall_accuracy(probs, labels, threshold),
+        "none_acc": none_accuracy(probs, labels, threshold),
+        "top1_known": top1_known(probs, labels),
+    }

@@ -1,0 +1,1 @@
+"""embaug_pipeline: the Dagster factory around embaug_core (assets, resources, CLI)."""

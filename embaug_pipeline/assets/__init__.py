@@ -1,0 +1,1 @@
+"""The asset graph: catalog -> embeddings -> experiment -> reporting."""

@@ -1,0 +1,77 @@
+"""text_embeddings and image_embeddings: the cache filled for every product, only what is new."""
+
+import sys
+
+import dagster as dg
+
+from embaug_core.embeddings import CacheReport, fill_cache, product_texts
+from embaug_pipeline.assets.catalog import raw_products
+from embaug_pipeline.resources import DUCKDB_POOL, EncodersResource, StoreResource
+
+
+def _progress_logger(context: dg.AssetExecutionContext):
+    def log(done: int, total: int, seconds: float) -> None:
+        context.log.info(f"{done}/{total} embedded in {seconds:.0f} s ({done / seconds:.1f}/s)")
+
+    return log
+
+
+def _result(context: dg.AssetExecutionContext, report: CacheReport) -> dg.MaterializeResult:
+    context.log.info(
+        f"{report.encoder}: {report.requested} wanted, {report.cached} from cache, "
+        f"{report.computed} computed in {report.seconds:.1f} s ({report.rate:.1f}/s)"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "encoder": report.encoder,
+            "requested": report.requested,
+            "from_cache": report.cached,
+            "computed": report.computed,
+            "seconds": round(report.seconds, 2),
+            "items_per_second": round(report.rate, 1),
+        }
+    )
+
+
+@dg.asset(
+    group_name="embeddings", deps=[raw_products], kinds={"pytorch", "duckdb"}, pool=DUCKDB_POOL
+)
+def text_embeddings(
+    context: dg.AssetExecutionContext, store: StoreResource, encoders: EncodersResource
+) -> dg.MaterializeResult:
+    """Every distinct title and description, embedded once per text encoder."""
+    texts = product_texts(store.get().products())
+    report = fill_cache(
+        store.get(),
+        encoders.text(),
+        texts,
+        list(texts),
+        progress=sys.stderr.isatty(),
+        on_chunk=_progress_logger(context),
+    )
+    return _result(context, report)
+
+
+@dg.asset(
+    group_name="embeddings", deps=[raw_products], kinds={"pytorch", "duckdb"}, pool=DUCKDB_POOL
+)
+def image_embeddings(
+    context: dg.AssetExecutionContext, store: StoreResource, encoders: EncodersResource
+) -> dg.MaterializeResult:
+    """Every distinct product image, embedded once per image encoder."""
+    db = store.get()
+    hashes = db.products()["image_sha256"].unique().tolist()
+
+    def load(chunk: list[str]) -> list[bytes]:
+        images = db.image_bytes(chunk)
+        return [images[h] for h in chunk]
+
+    report = fill_cache(
+        db,
+        encoders.image(),
+        load,
+        hashes,
+        progress=sys.stderr.isatty(),
+        on_chunk=_progress_logger(context),
+    )
+    return _result(context, report)

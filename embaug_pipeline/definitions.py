@@ -1,0 +1,21 @@
+"""The code location: assets and resources. Nothing heavy is imported or loaded here."""
+
+import dagster as dg
+
+from embaug_pipeline.assets.catalog import raw_products
+from embaug_pipeline.assets.embeddings import image_embeddings, text_embeddings
+from embaug_pipeline.assets.experiment import trained_models, trial_splits
+from embaug_pipeline.assets.reporting import evaluation_report
+from embaug_pipeline.resources import EncodersResource, MlflowResource, StoreResource
+
+ASSETS = [
+    raw_products,
+    text_embeddings,
+    image_embeddings,
+    trial_splits,
+    trained_models,
+    evaluation_report,
+]
+RESOURCES = {"store": StoreResource(), "encoders": EncodersResource(), "tracking": MlflowResource()}
+
+defs = dg.Definitions(assets=ASSETS, resources=RESOURCES)

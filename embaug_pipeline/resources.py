@@ -1,0 +1,75 @@
+"""Resources: where the store and MLflow live, and which encoders embed the catalogue."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+import mlflow
+
+from embaug_core.encoders import ImageEncoder, TextEncoder
+from embaug_core.home import Home
+from embaug_core.store import Store
+
+#: Every asset that writes DuckDB takes a slot of this pool (size 1: one writer at a time).
+DUCKDB_POOL = "embaug_duckdb"
+
+
+class StoreResource(dg.ConfigurableResource):
+    """The DuckDB store; empty path means EMBAUG_HOME/embaug.duckdb."""
+
+    path: str = ""
+
+    def get(self) -> Store:
+        return Store(self.path or Home.from_env().duckdb_path)
+
+
+class EncodersResource(dg.ConfigurableResource):
+    """The frozen encoders. Empty model paths mean the bundled offline defaults."""
+
+    text_model_dir: str = ""
+    text_max_length: int = 256
+    text_batch_size: int = 64
+    image_model: str = "tf_efficientnet_lite0"
+    image_checkpoint: str = ""
+    image_size: int = 224
+    image_batch_size: int = 16
+
+    def text(self) -> TextEncoder:
+        return TextEncoder(self.text_model_dir or None, self.text_max_length, self.text_batch_size)
+
+    def image(self) -> ImageEncoder:
+        return ImageEncoder(
+            self.image_model, self.image_checkpoint or None, self.image_size, self.image_batch_size
+        )
+
+
+class MlflowResource(dg.ConfigurableResource):
+    """MLflow tracking; empty URI means the SQLite store under EMBAUG_HOME."""
+
+    tracking_uri: str = ""
+    experiment: str = "embaug"
+
+    def uri(self) -> str:
+        return self.tracking_uri or Home.from_env().mlflow_uri
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Progress bars of MLflow's artifact copies would flood the run logs.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+    def experiment_id(self) -> str:
+        """The experiment's id, created with its artifacts under EMBAUG_HOME if new."""
+        mlflow.set_tracking_uri(self.uri())
+        found = mlflow.get_experiment_by_name(self.experiment)
+        if found:
+            return found.experiment_id
+        home = Home.from_env().create()
+        return mlflow.create_experiment(self.experiment, home.mlflow_artifacts.as_uri())
+
+    @contextmanager
+    def start_run(self, run_name: str, tags: dict[str, str]) -> Iterator[mlflow.ActiveRun]:
+        experiment_id = self.experiment_id()
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+            yield run

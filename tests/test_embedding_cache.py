@@ -1,0 +1,67 @@
+"""The embedding cache in DuckDB: computed once, reused, extended only by what is new."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embaug_core.catalog import load_catalog
+from embaug_core.embeddings import fill_cache, product_texts, product_vectors
+from embaug_core.store import Store
+
+
+class CountingEncoder:
+    """A real encoder wrapped to count what it is asked to embed."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, 0
+
+    identity = property(lambda self: self.inner.identity)
+    dim = property(lambda self: self.inner.dim)
+
+    def encode(self, items, progress=False):
+        self.calls += len(items)
+        return self.inner.encode(items, progress)
+
+
+def test_second_pass_computes_nothing_and_new_products_only_themselves(
+    kaggle_slice: Path, tmp_path: Path, text_encoder, image_encoder
+):
+    store = Store(tmp_path / "embaug.duckdb")
+    catalog = load_catalog(kaggle_slice)
+    first, rest = catalog.products.iloc[:60], catalog.products
+    store.replace_products(first, catalog.rejected, catalog.images)
+    texts = CountingEncoder(text_encoder)
+    report = fill_cache(
+        store, texts, product_texts(first), list(product_texts(first)), chunk_size=16
+    )
+    assert report.computed == texts.calls == len(product_texts(first))
+
+    again = fill_cache(store, texts, product_texts(first), list(product_texts(first)))
+    assert again.computed == 0 and again.cached == report.requested
+
+    store.replace_products(rest, catalog.rejected, catalog.images)
+    grown = fill_cache(store, texts, product_texts(rest), list(product_texts(rest)))
+    assert grown.computed == len(set(product_texts(rest)) - set(product_texts(first)))
+
+    hashes = rest["image_sha256"].unique().tolist()
+    images = CountingEncoder(image_encoder)
+    fill_cache(store, images, lambda chunk: [catalog.images[h] for h in chunk], hashes)
+    vectors = product_vectors(store, text_encoder.identity, image_encoder.identity)
+    assert vectors.vectors.shape == (72, 768 * 2 + 1280)
+    assert vectors.vectors.dtype == np.float32
+    row = vectors.rows([rest["product_id"].iloc[5]])[0]
+    title = text_encoder.encode([rest["title"].iloc[5]])[0]
+    np.testing.assert_allclose(vectors.vectors[row, :768], title, atol=1e-5)
+
+
+def test_missing_vectors_are_a_clear_error(tmp_path: Path):
+    store = Store(tmp_path / "embaug.duckdb")
+    store.write_embeddings("enc", ["a"], np.ones((1, 3), np.float32))
+    np.testing.assert_array_equal(store.embeddings("enc", ["a", "a"]), np.ones((2, 3)))
+    with pytest.raises(KeyError, match="1 vectors not cached for enc"):
+        store.embeddings("enc", ["a", "b"])
+    with pytest.raises(ValueError, match="2 hashes for 1 vectors"):
+        store.write_embeddings("enc", ["a", "b"], np.ones((1, 3)))

@@ -1,0 +1,102 @@
+"""Training: the paper's loop learns, follows its schedule, and its models round-trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+
+from embaug_core.augment import get_augmenter
+from embaug_core.tracking import load_classifier, log_classifier, save_classifier
+from embaug_core.train import TrainConfig, fit_logreg, train_classifier
+
+
+def blobs(n: int = 400, classes: int = 4, dim: int = 16, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 4, (classes, dim)) + 50  # far from zero: standardisation matters
+    labels = rng.integers(0, classes, n)
+    return (centres[labels] + rng.normal(0, 1, (n, dim))).astype(np.float32), labels
+
+
+@pytest.mark.parametrize("method", ["control", "soft_e_stitchup", "zeta_mixup"])
+def test_mlp_learns_separable_classes_with_every_kind_of_batch(method):
+    x, y = blobs()
+    history = []
+    classifier = train_classifier(
+        x,
+        y,
+        ["a", "b", "c", "d"],
+        get_augmenter(method),
+        TrainConfig(epochs=12, batch_size=32),
+        on_epoch=lambda epoch, loss, lr, model: history.append((epoch, loss, lr)),
+    )
+    x_test, y_test = blobs(seed=0)
+    assert (classifier.predict_proba(x_test).argmax(1) == y_test).mean() > 0.95
+    assert [h[0] for h in history] == list(range(1, 13))
+    assert history[-1][1] < history[0][1]
+
+
+def test_cyclic_learning_rate_peaks_after_the_step_size():
+    x, y = blobs(n=64)
+    rates = []
+    train_classifier(
+        x,
+        y,
+        list("abcd"),
+        get_augmenter("control"),
+        TrainConfig(epochs=24, batch_size=16, step_epochs=12),
+        on_epoch=lambda epoch, loss, lr, model: rates.append(lr),
+    )
+    assert rates[11] == pytest.approx(3e-3) and rates[23] == pytest.approx(3e-4)
+    assert rates[5] == pytest.approx(3e-4 + (3e-3 - 3e-4) / 2)
+
+
+def test_same_seed_same_model():
+    x, y = blobs(n=100)
+    config = TrainConfig(epochs=3, batch_size=16, seed=4)
+    a = train_classifier(x, y, list("abcd"), get_augmenter("soft_e_mixup"), config)
+    b = train_classifier(x, y, list("abcd"), get_augmenter("soft_e_mixup"), config)
+    np.testing.assert_array_equal(a.predict_proba(x), b.predict_proba(x))
+
+
+def test_logreg_peer_matches_scikit_learn_probabilities():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = blobs(n=200)
+    peer = fit_logreg(x, y, list("abcd"))
+    scaler = StandardScaler().fit(x)
+    reference = LogisticRegression(max_iter=1000, random_state=0).fit(scaler.transform(x), y)
+    np.testing.assert_allclose(
+        peer.predict_proba(x), reference.predict_proba(scaler.transform(x)), atol=1e-4
+    )
+    two = fit_logreg(x[y < 2], y[y < 2], ["a", "b"])
+    assert two.predict_proba(x[:3]).shape == (3, 2)
+
+
+def test_models_round_trip_through_files_and_mlflow(tmp_path: Path):
+    x, y = blobs(n=80)
+    classifier = train_classifier(
+        x, y, list("abcd"), get_augmenter("control"), TrainConfig(epochs=2)
+    )
+    again = load_classifier(save_classifier(classifier, tmp_path / "model"))
+    np.testing.assert_allclose(again.predict_proba(x), classifier.predict_proba(x), atol=1e-6)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.create_experiment("t", (tmp_path / "artifacts").as_uri())
+    with mlflow.start_run(experiment_id=experiment):
+        uri = log_classifier(fit_logreg(x, y, list("abcd")))
+    loaded = mlflow.pyfunc.load_model(uri)
+    frame = loaded.predict(x[:5])
+    assert list(frame.columns) == list("abcd")
+    np.testing.assert_allclose(frame.to_numpy().sum(1), 1, atol=1e-5)
+
+
+def test_bad_training_input_is_refused():
+    with pytest.raises(ValueError, match="as many labels as rows"):
+        train_classifier(
+            np.zeros((3, 2), np.float32), np.zeros(2, int), ["a"], get_augmenter("control")
+        )
+    with pytest.raises(ValueError, match="at least one training row"):
+        fit_logreg(np.zeros((3, 2), np.float32), np.zeros(3, int), ["a", "b"])
