@@ -44,7 +44,7 @@ class TrainConfig:
 
 
 def one_hot(labels: np.ndarray, n_classes: int) -> torch.Tensor:
-    return nn.functional.one_hot(torch.as_tensor(labels, dtype=torch.long), n_classes).float()
+    return nn.functional.one_hot(torch.tensor(labels, dtype=torch.long), n_classes).float()
 
 
 def _standardizer(x: np.ndarray, standardize: bool) -> Standardizer:

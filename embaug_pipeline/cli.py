@@ -34,7 +34,7 @@ def _demo(args: argparse.Namespace) -> int:
         epochs=576 if args.paper else args.epochs,
     )
     started = time.perf_counter()
-    results = materialize_graph(options)
+    outcome = materialize_graph(options)
     home = Home.from_env()
     print(
         f"\nembaug demo on {data} (sample {options.sample_fraction:g}, {options.epochs} epochs, "
@@ -44,7 +44,7 @@ def _demo(args: argparse.Namespace) -> int:
         "Mean ± maximum deviation over trials, on each trial's validation hold-out "
         "(accuracies at threshold 0.6):\n"
     )
-    print(comparison_table(results).to_markdown())
+    print(comparison_table(outcome.results).to_markdown())
     print(f"\nHTML report: {home.reports / 'report.html'}")
     print(
         f"Look at it:  embaug ui   (Dagster on http://127.0.0.1:3000, MLflow on "

@@ -30,6 +30,7 @@ class DemoOptions:
     methods: Sequence[str] = DEMO_METHODS
     epochs: int = 48
     training: dict[str, object] = field(default_factory=dict)
+    splits: dict[str, object] = field(default_factory=dict)
 
 
 def prepare_home() -> Home:
@@ -41,10 +42,25 @@ def prepare_home() -> Home:
     return home
 
 
+@dataclass
+class DemoOutcome:
+    """The results table, and what the embedding cache did (metadata per embedding asset)."""
+
+    results: pd.DataFrame
+    embeddings: dict[str, dict[str, object]]
+
+    def embedding_lines(self) -> list[str]:
+        return [
+            f"{name}: {m['requested']} wanted, {m['from_cache']} from cache, "
+            f"{m['computed']} computed ({m['items_per_second']}/s)"
+            for name, m in self.embeddings.items()
+        ]
+
+
 def materialize_graph(
     options: DemoOptions, instance: dg.DagsterInstance | None = None
-) -> pd.DataFrame:
-    """Run every asset (one run per partition) and return the results table from DuckDB."""
+) -> DemoOutcome:
+    """Run every asset (one run per partition); return the results and the cache's work."""
     prepare_home()
     instance = instance or dg.DagsterInstance.get()
     trials = TRIALS[: options.trials]
@@ -54,17 +70,18 @@ def materialize_graph(
             "raw_products": {
                 "config": {"path": options.data, "sample_fraction": options.sample_fraction}
             },
+            "trial_splits": {"config": options.splits},
             "trained_models": {"config": {"epochs": options.epochs, **options.training}},
         },
     }
 
-    def run(selection: list[str], partition_key: str | None = None) -> None:
+    def run(selection: list[str], partition_key: str | None = None) -> dg.ExecuteInProcessResult:
         started = time.perf_counter()
         config = {
             **run_config,
             "ops": {k: v for k, v in run_config["ops"].items() if k in selection},
         }
-        dg.materialize(
+        result = dg.materialize(
             definitions.ASSETS,
             selection=selection,
             partition_key=partition_key,
@@ -75,12 +92,19 @@ def materialize_graph(
         logger.info(
             "%s %s: %.1f s", ",".join(selection), partition_key or "", time.perf_counter() - started
         )
+        return result
 
-    run(["raw_products", "text_embeddings", "image_embeddings"])
+    encoded = run(["raw_products", "text_embeddings", "image_embeddings"])
+    embeddings = {
+        name: {
+            k: v.value for k, v in encoded.asset_materializations_for_node(name)[0].metadata.items()
+        }
+        for name in ("text_embeddings", "image_embeddings")
+    }
     for trial in trials:
         run(["trial_splits"], trial)
     for trial in trials:
         for method in options.methods:
             run(["trained_models"], str(trial_method_key(trial, method)))
     run(["evaluation_report"])
-    return StoreResource().get().query("SELECT * FROM results")
+    return DemoOutcome(StoreResource().get().query("SELECT * FROM results"), embeddings)

@@ -1,0 +1,99 @@
+"""The whole asset graph, materialised in-process with temporary DuckDB, MLflow and Dagster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import mlflow
+import pytest
+
+from embaug_core.home import Home
+from embaug_core.store import Store
+from embaug_pipeline import definitions
+from embaug_pipeline.demo import DemoOptions, materialize_graph
+
+METHODS = ("control", "soft_e_stitchup", "logreg")
+
+
+@pytest.fixture(scope="module")
+def graph_run(kaggle_slice: Path, tmp_path_factory: pytest.TempPathFactory):
+    home = tmp_path_factory.mktemp("embaug_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EMBAUG_HOME", str(home))
+        patch.setenv("DAGSTER_HOME", str(home / "dagster"))
+        with dg.instance_for_test() as instance:
+            options = DemoOptions(
+                data=str(kaggle_slice),
+                sample_fraction=1.0,
+                trials=2,
+                methods=METHODS,
+                epochs=3,
+                splits={"train_fraction": 0.4},
+            )
+            outcome = materialize_graph(options, instance)
+            assert outcome.embeddings["image_embeddings"]["computed"] == 72
+            yield Home(home), instance, outcome.results
+
+
+def test_definitions_load_and_validate():
+    dg.Definitions.validate_loadable(definitions.defs)
+    keys = {key.to_user_string() for key in definitions.defs.resolve_all_asset_keys()}
+    assert keys == {
+        "raw_products",
+        "text_embeddings",
+        "image_embeddings",
+        "trial_splits",
+        "trained_models",
+        "evaluation_report",
+    }
+
+
+def test_every_trial_and_method_lands_in_results_and_report(graph_run):
+    home, _, results = graph_run
+    assert set(results["method"]) == set(METHODS)
+    assert set(results["trial"]) == {"trial_0", "trial_1"}
+    assert results.groupby(["trial", "method"])["run_id"].nunique().eq(1).all()
+    report = (home.reports / "report.html").read_text()
+    assert all(method in report for method in METHODS) and "weighted_auc" in report
+
+
+def test_one_mlflow_run_per_partition_with_per_epoch_metrics(graph_run):
+    home, _, _ = graph_run
+    client = mlflow.MlflowClient(home.mlflow_uri)
+    experiment = client.get_experiment_by_name("embaug")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 6
+    for run in runs:
+        tags = run.data.tags
+        assert run.info.run_name == f"{tags['embaug.method']}__{tags['embaug.trial']}"
+        assert tags["dagster.run_id"]
+        assert 0 <= run.data.metrics["weighted_auc"] <= 1
+        history = client.get_metric_history(run.info.run_id, "epoch_overall_acc")
+        expected_steps = [] if tags["embaug.method"] == "logreg" else [1, 2, 3]
+        assert [m.step for m in history] == expected_steps
+        assert run.data.params["epochs"] == "3"
+
+
+def test_rematerialising_embeddings_computes_nothing(graph_run):
+    home, instance, _ = graph_run
+    result = dg.materialize(
+        definitions.ASSETS,
+        selection=["text_embeddings", "image_embeddings"],
+        instance=instance,
+        resources=definitions.RESOURCES,
+    )
+    for name in ("text_embeddings", "image_embeddings"):
+        metadata = result.asset_materializations_for_node(name)[0].metadata
+        assert metadata["computed"].value == 0
+        assert metadata["from_cache"].value > 0
+    assert Store(home.duckdb_path).query("SELECT count(*) AS n FROM products")["n"][0] == 72
+
+
+def test_stored_splits_keep_roles_disjoint_and_held_out_classes_untrained(graph_run):
+    home, _, _ = graph_run
+    splits = Store(home.duckdb_path).query("SELECT * FROM splits")
+    assert splits.groupby("trial")["product_id"].apply(lambda s: s.is_unique).all()
+    for _, split in splits.groupby("trial"):
+        trained = set(split.loc[split["role"] == "train", "category"])
+        assert split["known"].equals(split["category"].isin(trained))
