@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from embaug_core.catalog import PRODUCT_COLUMNS, REJECTED_COLUMNS
+from embaug_core.splits import split_fingerprint
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS products (
@@ -170,6 +171,11 @@ class Store:
         if split.empty:
             raise LookupError(f"no split stored for {trial}; materialise trial_splits first")
         return split
+
+    def split_fingerprints(self) -> dict[str, str]:
+        """The fingerprint of every stored trial's split, to match runs to current splits."""
+        trials = self.query("SELECT DISTINCT trial FROM splits ORDER BY trial")["trial"]
+        return {trial: split_fingerprint(self.split(trial)) for trial in trials}
 
     # -- results ----------------------------------------------------------------------------
 

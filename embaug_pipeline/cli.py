@@ -19,18 +19,18 @@ WORKSPACE = Path(__file__).resolve().parent.parent / "workspace.yaml"
 def _demo(args: argparse.Namespace) -> int:
     from embaug_core.catalog import CatalogError, locate_catalog
     from embaug_core.report import comparison_table
-    from embaug_pipeline.demo import DemoOptions, materialize_graph
+    from embaug_pipeline.runner import GraphOptions, materialize_graph
 
     try:
         data = str(locate_catalog(args.data))
     except CatalogError as error:
         print(f"embaug: {error}", file=sys.stderr)
         return 2
-    options = DemoOptions(
+    options = GraphOptions(
         data=data,
         sample_fraction=1.0 if args.full else args.sample_fraction,
         trials=args.trials,
-        methods=args.methods.split(","),
+        methods=_methods(args.methods),
         epochs=576 if args.paper else args.epochs,
     )
     started = time.perf_counter()
@@ -56,8 +56,33 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _methods(names: str) -> list[str]:
+    from embaug_core.methods import METHODS
+
+    chosen = list(METHODS) if names == "all" else names.split(",")
+    unknown = [name for name in chosen if name not in METHODS]
+    if unknown:
+        raise SystemExit(f"embaug: unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+    return chosen
+
+
+def _alpha_grid(args: argparse.Namespace) -> int:
+    from embaug_core.report import comparison_table
+    from embaug_pipeline.runner import materialize_alpha_search
+
+    settings = {
+        "alphas": [float(a) for a in args.alphas.split(",")],
+        "methods": _methods(args.methods),
+        "epochs": args.epochs,
+    }
+    runs = materialize_alpha_search(args.trials, settings)
+    print("\nAlpha grid, mean ± maximum deviation over trials (method@alpha):\n")
+    print(comparison_table(runs).to_markdown())
+    return 0
+
+
 def _ui(args: argparse.Namespace) -> int:
-    from embaug_pipeline.demo import prepare_home
+    from embaug_pipeline.runner import prepare_home
 
     home = prepare_home()
     bin_dir = Path(sys.executable).parent
@@ -122,10 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--paper", action="store_true", help="the paper's 576 epochs")
     demo.add_argument("--epochs", type=int, default=48)
     demo.add_argument("--trials", type=int, default=5, choices=range(1, 6))
-    demo.add_argument(
-        "--methods", default="control,soft_e_stitchup,logreg", help="comma-separated method names"
-    )
+    demo.add_argument("--methods", default="all", help="comma-separated method names, or all")
     demo.set_defaults(handler=_demo)
+    grid = commands.add_parser(
+        "alpha-grid", help="the paper's alpha grid search on the stored splits (after demo)"
+    )
+    grid.add_argument("--alphas", default="0.1,0.2,0.3,0.4,0.5")
+    grid.add_argument("--methods", default="e_mixup,e_stitchup,soft_e_mixup,soft_e_stitchup")
+    grid.add_argument("--epochs", type=int, default=48)
+    grid.add_argument("--trials", type=int, default=5, choices=range(1, 6))
+    grid.set_defaults(handler=_alpha_grid)
     ui = commands.add_parser("ui", help="Dagster and MLflow UIs on the state under EMBAUG_HOME")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)

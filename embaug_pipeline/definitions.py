@@ -4,8 +4,9 @@ import dagster as dg
 
 from embaug_pipeline.assets.catalog import raw_products
 from embaug_pipeline.assets.embeddings import image_embeddings, text_embeddings
-from embaug_pipeline.assets.experiment import trained_models, trial_splits
 from embaug_pipeline.assets.reporting import evaluation_report
+from embaug_pipeline.assets.splits import trial_splits
+from embaug_pipeline.assets.training import alpha_search, trained_models
 from embaug_pipeline.resources import EncodersResource, MlflowResource, StoreResource
 
 ASSETS = [
@@ -14,6 +15,7 @@ ASSETS = [
     image_embeddings,
     trial_splits,
     trained_models,
+    alpha_search,
     evaluation_report,
 ]
 RESOURCES = {"store": StoreResource(), "encoders": EncodersResource(), "tracking": MlflowResource()}

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import dagster as dg
 import mlflow
@@ -67,9 +65,3 @@ class MlflowResource(dg.ConfigurableResource):
             return found.experiment_id
         home = Home.from_env().create()
         return mlflow.create_experiment(self.experiment, home.mlflow_artifacts.as_uri())
-
-    @contextmanager
-    def start_run(self, run_name: str, tags: dict[str, str]) -> Iterator[mlflow.ActiveRun]:
-        experiment_id = self.experiment_id()
-        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
-            yield run

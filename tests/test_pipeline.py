@@ -11,7 +11,7 @@ import pytest
 from embaug_core.home import Home
 from embaug_core.store import Store
 from embaug_pipeline import definitions
-from embaug_pipeline.demo import DemoOptions, materialize_graph
+from embaug_pipeline.runner import GraphOptions, materialize_alpha_search, materialize_graph
 
 METHODS = ("control", "soft_e_stitchup", "logreg")
 
@@ -23,7 +23,7 @@ def graph_run(kaggle_slice: Path, tmp_path_factory: pytest.TempPathFactory):
         patch.setenv("EMBAUG_HOME", str(home))
         patch.setenv("DAGSTER_HOME", str(home / "dagster"))
         with dg.instance_for_test() as instance:
-            options = DemoOptions(
+            options = GraphOptions(
                 data=str(kaggle_slice),
                 sample_fraction=1.0,
                 trials=2,
@@ -45,6 +45,7 @@ def test_definitions_load_and_validate():
         "image_embeddings",
         "trial_splits",
         "trained_models",
+        "alpha_search",
         "evaluation_report",
     }
 
@@ -62,7 +63,7 @@ def test_one_mlflow_run_per_partition_with_per_epoch_metrics(graph_run):
     home, _, _ = graph_run
     client = mlflow.MlflowClient(home.mlflow_uri)
     experiment = client.get_experiment_by_name("embaug")
-    runs = client.search_runs([experiment.experiment_id])
+    runs = client.search_runs([experiment.experiment_id], "tags.`embaug.source` = 'trained_models'")
     assert len(runs) == 6
     for run in runs:
         tags = run.data.tags
@@ -97,3 +98,21 @@ def test_stored_splits_keep_roles_disjoint_and_held_out_classes_untrained(graph_
     for _, split in splits.groupby("trial"):
         trained = set(split.loc[split["role"] == "train", "category"])
         assert split["known"].equals(split["category"].isin(trained))
+
+
+def test_alpha_grid_is_one_run_per_point_named_after_it(graph_run):
+    home, instance, _ = graph_run
+    settings = {"alphas": [0.1, 0.5], "methods": ["e_mixup", "soft_e_stitchup"], "epochs": 2}
+    runs = materialize_alpha_search(1, settings, instance)
+    assert set(runs["method"]) == {
+        "e_mixup@alpha=0.1",
+        "e_mixup@alpha=0.5",
+        "soft_e_stitchup@alpha=0.1",
+        "soft_e_stitchup@alpha=0.5",
+    }
+    client = mlflow.MlflowClient(home.mlflow_uri)
+    run = client.get_run(runs.loc[runs["method"] == "e_mixup@alpha=0.5", "run_id"].iloc[0])
+    assert run.info.run_name == "e_mixup__trial_0__alpha_0.5"
+    assert run.data.params["alpha"] == "0.5" and run.data.tags["embaug.source"] == "alpha_search"
+    report_runs = Store(home.duckdb_path).query("SELECT DISTINCT run_id FROM results")
+    assert not set(runs["run_id"]) & set(report_runs["run_id"])

@@ -4,9 +4,8 @@ import dagster as dg
 
 from embaug_core.home import Home
 from embaug_core.report import comparison_table, write_html
-from embaug_core.splits import split_fingerprint
-from embaug_core.tracking import finished_runs
-from embaug_pipeline.assets.experiment import trained_models
+from embaug_core.tracking import current_runs, finished_runs
+from embaug_pipeline.assets.training import trained_models
 from embaug_pipeline.resources import DUCKDB_POOL, MlflowResource, StoreResource
 
 
@@ -16,10 +15,7 @@ def evaluation_report(
 ) -> dg.MaterializeResult:
     """Mean and maximum deviation over trials per method, for runs on the current splits only."""
     db = store.get()
-    trials = db.query("SELECT DISTINCT trial FROM splits ORDER BY trial")["trial"]
-    current = {trial: split_fingerprint(db.split(trial)) for trial in trials}
-    runs = finished_runs(tracking.uri(), tracking.experiment)
-    runs = runs[runs["split_sha256"] == runs["trial"].map(current)]
+    runs = current_runs(finished_runs(tracking.uri(), tracking.experiment), db)
     if runs.empty:
         raise dg.Failure(
             "no finished MLflow runs on the current splits: materialise trained_models"

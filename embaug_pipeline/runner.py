@@ -1,0 +1,132 @@
+"""Materialise assets in-process, into the Dagster instance under EMBAUG_HOME, one run per
+partition, so the Dagster UI and the MLflow UI show exactly what the command line ran."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import dagster as dg
+import pandas as pd
+
+from embaug_core.home import Home
+from embaug_core.methods import METHODS
+from embaug_core.tracking import current_runs, finished_runs
+from embaug_pipeline import definitions
+from embaug_pipeline.partitions import TRIALS, trial_method_key
+from embaug_pipeline.resources import StoreResource
+
+logger = logging.getLogger(__name__)
+EMBEDDING_ASSETS = ("text_embeddings", "image_embeddings")
+
+
+@dataclass
+class GraphOptions:
+    """What `embaug demo` runs: catalogue, sample, trials, methods and asset config."""
+
+    data: str = ""
+    sample_fraction: float = 0.1
+    trials: int = len(TRIALS)
+    methods: Sequence[str] = tuple(METHODS)
+    epochs: int = 48
+    training: dict[str, object] = field(default_factory=dict)
+    splits: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class GraphOutcome:
+    """The results table, and what the embedding cache did (metadata per embedding asset)."""
+
+    results: pd.DataFrame
+    embeddings: dict[str, dict[str, object]]
+
+    def embedding_lines(self) -> list[str]:
+        return [
+            f"{name}: {m['requested']} wanted, {m['from_cache']} from cache, "
+            f"{m['computed']} computed ({m['items_per_second']}/s)"
+            for name, m in self.embeddings.items()
+        ]
+
+
+def prepare_home() -> Home:
+    """Create EMBAUG_HOME and point Dagster at its instance folder."""
+    home = Home.from_env().create()
+    os.environ["EMBAUG_HOME"] = str(home.root)
+    os.environ["DAGSTER_HOME"] = str(home.dagster_home)
+    (home.dagster_home / "dagster.yaml").touch()
+    return home
+
+
+def run_assets(
+    selection: list[str],
+    instance: dg.DagsterInstance,
+    config: dict[str, dict] | None = None,
+    partition_key: str | None = None,
+) -> dg.ExecuteInProcessResult:
+    """One in-process run of the selected assets, with per-asset config."""
+    started = time.perf_counter()
+    run_config = {
+        "loggers": {"console": {"config": {"log_level": "INFO"}}},
+        "ops": {
+            name: {"config": value} for name, value in (config or {}).items() if name in selection
+        },
+    }
+    result = dg.materialize(
+        definitions.ASSETS,
+        selection=selection,
+        partition_key=partition_key,
+        run_config=run_config,
+        instance=instance,
+        resources=definitions.RESOURCES,
+    )
+    logger.info(
+        "%s %s: %.1f s", ",".join(selection), partition_key or "", time.perf_counter() - started
+    )
+    return result
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:
+    materialization = result.asset_materializations_for_node(asset)[0]
+    return {key: value.value for key, value in materialization.metadata.items()}
+
+
+def materialize_graph(
+    options: GraphOptions, instance: dg.DagsterInstance | None = None
+) -> GraphOutcome:
+    """Run every asset of the main graph; return the results and the cache's work."""
+    prepare_home()
+    instance = instance or dg.DagsterInstance.get()
+    config = {
+        "raw_products": {"path": options.data, "sample_fraction": options.sample_fraction},
+        "trial_splits": options.splits,
+        "trained_models": {"epochs": options.epochs, **options.training},
+    }
+    encoded = run_assets(["raw_products", *EMBEDDING_ASSETS], instance, config)
+    trials = TRIALS[: options.trials]
+    for trial in trials:
+        run_assets(["trial_splits"], instance, config, trial)
+    for trial in trials:
+        for method in options.methods:
+            run_assets(["trained_models"], instance, config, str(trial_method_key(trial, method)))
+    run_assets(["evaluation_report"], instance)
+    results = StoreResource().get().query("SELECT * FROM results")
+    return GraphOutcome(results, {name: _metadata(encoded, name) for name in EMBEDDING_ASSETS})
+
+
+def materialize_alpha_search(
+    trials: int, settings: dict[str, object], instance: dg.DagsterInstance | None = None
+) -> pd.DataFrame:
+    """The alpha grid on the stored splits, one Dagster run per trial; returns the grid's
+    finished MLflow runs on the current splits, the method column labelled `method@alpha=a`."""
+    prepare_home()
+    instance = instance or dg.DagsterInstance.get()
+    for trial in TRIALS[:trials]:
+        run_assets(["alpha_search"], instance, {"alpha_search": settings}, trial)
+    tracking = definitions.RESOURCES["tracking"]
+    runs = current_runs(
+        finished_runs(tracking.uri(), tracking.experiment, "alpha_search"), StoreResource().get()
+    )
+    return runs.assign(method=runs["method"] + "@" + runs["variant"])
