@@ -30,12 +30,23 @@ class TrialData:
     eval_ids: np.ndarray
 
 
-def trial_data(vectors: ProductVectors, split: pd.DataFrame) -> TrialData:
-    """Cut the product matrix along a stored split; classes are those seen in training."""
-    train = split[split["role"] == "train"]
+def trial_data(
+    vectors: ProductVectors, split: pd.DataFrame, extra_labels: pd.DataFrame | None = None
+) -> TrialData:
+    """Cut the product matrix along a stored split; classes are those seen in training.
+
+    `extra_labels` (product_id, label) adds pool products with given, possibly wrong, labels
+    to the training rows: the output of label augmentation or propagation.
+    """
+    train = split.loc[split["role"] == "train", ["product_id", "category"]]
+    if extra_labels is not None and len(extra_labels):
+        extra = extra_labels.rename(columns={"label": "category"})[["product_id", "category"]]
+        train = pd.concat([train, extra], ignore_index=True)
     holdout = split[split["role"] == "holdout"]
-    classes = sorted(train["category"].unique())
+    classes = sorted(split.loc[split["role"] == "train", "category"].unique())
     index = {name: i for i, name in enumerate(classes)}
+    if not train["category"].isin(index).all():
+        raise ValueError("extra labels name classes that have no training products")
     return TrialData(
         classes=classes,
         x_train=vectors.vectors[vectors.rows(train["product_id"])],

@@ -1,4 +1,4 @@
-"""The methods a trial compares, by name: which trainer, which batch augmentation.
+"""The methods a trial compares, by name: which labels, which trainer, which batch augmentation.
 
 Adding a method is one line in `METHODS`. Names are plain words so they can be Dagster
 partition keys and MLflow run names.
@@ -9,13 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 TRAINERS = ("mlp", "logreg")
+LABELS = ("seeds", "knn_aug", "label_prop")
 
 
 @dataclass(frozen=True)
 class Method:
+    """`labels`: train on the seeds alone, or with similarity-augmented or propagated labels."""
+
     name: str
     augmentation: str = "control"
     trainer: str = "mlp"
+    labels: str = "seeds"
 
 
 METHODS: dict[str, Method] = {
@@ -28,6 +32,9 @@ METHODS: dict[str, Method] = {
         Method("soft_e_stitchup", augmentation="soft_e_stitchup"),
         Method("zeta_mixup", augmentation="zeta_mixup"),
         Method("logreg", trainer="logreg"),
+        Method("knn_aug", labels="knn_aug"),
+        Method("label_prop", labels="label_prop"),
+        Method("knn_aug__soft_e_stitchup", augmentation="soft_e_stitchup", labels="knn_aug"),
     )
 }
 

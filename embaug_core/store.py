@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS embeddings (
 CREATE TABLE IF NOT EXISTS splits (
     trial VARCHAR NOT NULL, product_id VARCHAR NOT NULL, category VARCHAR NOT NULL,
     role VARCHAR NOT NULL, known BOOLEAN NOT NULL, PRIMARY KEY (trial, product_id));
+CREATE TABLE IF NOT EXISTS label_sets (
+    trial VARCHAR NOT NULL, product_id VARCHAR NOT NULL, label VARCHAR NOT NULL,
+    source VARCHAR NOT NULL, step INTEGER NOT NULL, split_sha256 VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS results (
     trial VARCHAR, method VARCHAR, metric VARCHAR, value DOUBLE, run_id VARCHAR);
 """
@@ -171,6 +174,29 @@ class Store:
         if split.empty:
             raise LookupError(f"no split stored for {trial}; materialise trial_splits first")
         return split
+
+    # -- label sets -------------------------------------------------------------------------
+
+    def replace_label_sets(self, trial: str, table: pd.DataFrame, split_sha256: str) -> None:
+        rows = table.assign(trial=trial, split_sha256=split_sha256)[
+            ["trial", "product_id", "label", "source", "step", "split_sha256"]
+        ]
+        with self.connect() as connection:
+            connection.execute("DELETE FROM label_sets WHERE trial = ?", [trial])
+            _insert(connection, "label_sets", rows)
+
+    def label_set(self, trial: str, source: str, split_sha256: str) -> pd.DataFrame:
+        """The (product_id, label) rows of one source of a trial, built on the given split."""
+        labels = self.query(
+            "SELECT product_id, label, split_sha256 FROM label_sets "
+            "WHERE trial = ? AND source = ? ORDER BY product_id",
+            [trial, source],
+        )
+        if labels.empty or (labels["split_sha256"] != split_sha256).any():
+            raise LookupError(
+                f"no {source} labels for the current split of {trial}; materialise label_sets"
+            )
+        return labels[["product_id", "label"]]
 
     def split_fingerprints(self) -> dict[str, str]:
         """The fingerprint of every stored trial's split, to match runs to current splits."""

@@ -156,6 +156,7 @@ def train_tracked(
             {
                 **params,
                 "method": method.name,
+                "labels": method.labels,
                 "n_train": len(data.y_train),
                 "n_eval": len(data.y_eval),
                 "n_classes": len(data.classes),

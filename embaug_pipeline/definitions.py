@@ -4,6 +4,7 @@ import dagster as dg
 
 from embaug_pipeline.assets.catalog import raw_products
 from embaug_pipeline.assets.embeddings import image_embeddings, text_embeddings
+from embaug_pipeline.assets.labels import label_sets
 from embaug_pipeline.assets.reporting import evaluation_report
 from embaug_pipeline.assets.splits import trial_splits
 from embaug_pipeline.assets.training import alpha_search, trained_models
@@ -14,6 +15,7 @@ ASSETS = [
     text_embeddings,
     image_embeddings,
     trial_splits,
+    label_sets,
     trained_models,
     alpha_search,
     evaluation_report,

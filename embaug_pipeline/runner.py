@@ -107,7 +107,7 @@ def materialize_graph(
     encoded = run_assets(["raw_products", *EMBEDDING_ASSETS], instance, config)
     trials = TRIALS[: options.trials]
     for trial in trials:
-        run_assets(["trial_splits"], instance, config, trial)
+        run_assets(["trial_splits", "label_sets"], instance, config, trial)
     for trial in trials:
         for method in options.methods:
             run_assets(["trained_models"], instance, config, str(trial_method_key(trial, method)))

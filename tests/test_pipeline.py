@@ -13,7 +13,14 @@ from embaug_core.store import Store
 from embaug_pipeline import definitions
 from embaug_pipeline.runner import GraphOptions, materialize_alpha_search, materialize_graph
 
-METHODS = ("control", "soft_e_stitchup", "logreg")
+METHODS = (
+    "control",
+    "soft_e_stitchup",
+    "logreg",
+    "knn_aug",
+    "label_prop",
+    "knn_aug__soft_e_stitchup",
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +51,7 @@ def test_definitions_load_and_validate():
         "text_embeddings",
         "image_embeddings",
         "trial_splits",
+        "label_sets",
         "trained_models",
         "alpha_search",
         "evaluation_report",
@@ -64,7 +72,7 @@ def test_one_mlflow_run_per_partition_with_per_epoch_metrics(graph_run):
     client = mlflow.MlflowClient(home.mlflow_uri)
     experiment = client.get_experiment_by_name("embaug")
     runs = client.search_runs([experiment.experiment_id], "tags.`embaug.source` = 'trained_models'")
-    assert len(runs) == 6
+    assert len(runs) == 2 * len(METHODS)
     for run in runs:
         tags = run.data.tags
         assert run.info.run_name == f"{tags['embaug.method']}__{tags['embaug.trial']}"
@@ -116,3 +124,25 @@ def test_alpha_grid_is_one_run_per_point_named_after_it(graph_run):
     assert run.data.params["alpha"] == "0.5" and run.data.tags["embaug.source"] == "alpha_search"
     report_runs = Store(home.duckdb_path).query("SELECT DISTINCT run_id FROM results")
     assert not set(runs["run_id"]) & set(report_runs["run_id"])
+
+
+def test_label_sets_are_disjoint_never_hold_out_and_feed_the_label_methods(graph_run):
+    home, _, _ = graph_run
+    store = Store(home.duckdb_path)
+    labels = store.query("SELECT * FROM label_sets")
+    splits = store.query("SELECT * FROM splits")
+    merged = labels.merge(splits, on=["trial", "product_id"])
+    grown = merged[merged["source"] != "label_prop"]
+    assert grown.groupby("trial")["product_id"].apply(lambda s: s.is_unique).all()
+    assert (merged.loc[merged["source"] == "seed", "role"] == "train").all()
+    assert set(merged.loc[merged["source"] != "seed", "role"]) <= {"pool"}
+    client = mlflow.MlflowClient(home.mlflow_uri)
+    experiment = client.get_experiment_by_name("embaug")
+    for method, source in (("knn_aug", "knn_aug"), ("label_prop", "label_prop")):
+        run = client.search_runs([experiment.experiment_id], f"tags.`embaug.method` = '{method}'")[
+            0
+        ]
+        trial = run.data.tags["embaug.trial"]
+        extra = ((labels["trial"] == trial) & (labels["source"] == source)).sum()
+        seeds = ((splits["trial"] == trial) & (splits["role"] == "train")).sum()
+        assert int(run.data.params["n_train"]) == seeds + extra

@@ -20,6 +20,7 @@ from embaug_core.tracking import (
 )
 from embaug_core.train import TrainConfig
 from embaug_pipeline.assets.embeddings import image_embeddings, text_embeddings
+from embaug_pipeline.assets.labels import label_sets
 from embaug_pipeline.assets.splits import trial_splits
 from embaug_pipeline.partitions import trial_method_partitions, trial_partitions
 from embaug_pipeline.resources import EncodersResource, MlflowResource, StoreResource
@@ -52,12 +53,16 @@ class TrainingSettings(dg.Config):
 
 
 def _load_trial(
-    store: StoreResource, encoders: EncodersResource, trial: str
+    store: StoreResource, encoders: EncodersResource, trial: str, labels: str = "seeds"
 ) -> tuple[TrialData, str]:
-    """The trial's arrays, read once from DuckDB, and the fingerprint of its split."""
-    split = store.get().split(trial)
-    vectors = product_vectors(store.get(), encoders.text().identity, encoders.image().identity)
-    return trial_data(vectors, split), split_fingerprint(split)
+    """The trial's arrays, read once from DuckDB, with augmented or propagated labels added
+    when `labels` says so, and the fingerprint of its split."""
+    db = store.get()
+    split = db.split(trial)
+    split_sha = split_fingerprint(split)
+    extra = None if labels == "seeds" else db.label_set(trial, labels, split_sha)
+    vectors = product_vectors(db, encoders.text().identity, encoders.image().identity)
+    return trial_data(vectors, split, extra), split_sha
 
 
 def _train(
@@ -86,8 +91,8 @@ def _train(
 @dg.asset(
     group_name="experiment",
     partitions_def=trial_method_partitions,
-    # Dagster maps each (trial, method) partition to its trial's split by itself.
-    deps=[trial_splits, text_embeddings, image_embeddings],
+    # Dagster maps each (trial, method) partition to its trial's split and labels by itself.
+    deps=[trial_splits, label_sets, text_embeddings, image_embeddings],
     kinds={"pytorch", "mlflow"},
 )
 def trained_models(
@@ -100,7 +105,7 @@ def trained_models(
     """Train one method on one trial's split; log params, curves, metrics and model to MLflow."""
     keys = context.partition_key.keys_by_dimension
     trial, method = keys["trial"], keys["method"]
-    data, split_sha = _load_trial(store, encoders, trial)
+    data, split_sha = _load_trial(store, encoders, trial, get_method(method).labels)
     tags = {
         TAG_TRIAL: trial,
         TAG_METHOD: method,
