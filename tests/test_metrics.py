@@ -111,3 +111,26 @@ def test_calibration_error_of_a_calibrated_and_an_overconfident_model():
     assert expected_calibration_error(
         np.column_stack([np.ones(100), np.zeros(100)]), np.r_[np.zeros(50), np.ones(50)].astype(int)
     ) == pytest.approx(0.5)
+
+
+def test_macro_precision_recall_against_sklearn():
+    from sklearn.metrics import precision_score, recall_score
+
+    from embaug_core.metrics import macro_precision_recall
+
+    probs, labels = scores(seed=5)
+    predicted = np.where(probs.max(1) > 0.6, probs.argmax(1), NONE)
+    known = labels != NONE
+    present = np.unique(labels[known])
+    p, r, hm = macro_precision_recall(probs, labels)
+    assert p == pytest.approx(
+        precision_score(
+            labels[known], predicted[known], labels=present, average="macro", zero_division=0
+        )
+    )
+    assert r == pytest.approx(
+        recall_score(
+            labels[known], predicted[known], labels=present, average="macro", zero_division=0
+        )
+    )
+    assert hm == pytest.approx(2 * p * r / (p + r))
