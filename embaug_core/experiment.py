@@ -57,6 +57,15 @@ def trial_data(
     )
 
 
+@dataclass(frozen=True)
+class MethodResult:
+    """A fitted model, its probabilities on H (rows as `TrialData.eval_ids`), its figures."""
+
+    classifier: Classifier
+    probs: np.ndarray
+    metrics: dict[str, float]
+
+
 def run_method(
     method: Method,
     data: TrialData,
@@ -64,7 +73,7 @@ def run_method(
     augmentation: dict[str, float] | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     on_epoch: EpochLogger | None = None,
-) -> tuple[Classifier, dict[str, float]]:
+) -> MethodResult:
     """Fit `method` on the trial's training rows and score it on H.
 
     `on_epoch(epoch, metrics)` receives the training loss, learning rate and H's overall,
@@ -84,4 +93,5 @@ def run_method(
         classifier = train_classifier(
             data.x_train, data.y_train, data.classes, augmenter, config, log_epoch
         )
-    return classifier, evaluate(classifier.predict_proba(data.x_eval), data.y_eval, threshold)
+    probs = classifier.predict_proba(data.x_eval)
+    return MethodResult(classifier, probs, evaluate(probs, data.y_eval, threshold))

@@ -109,6 +109,29 @@ def _one_vs_rest(
     return truth[:, keep], scores[:, keep], positives[keep] / positives[keep].sum()
 
 
+def weighted_roc_curve(probs: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    """The support-weighted average ROC curve (fpr, tpr) on FPR_GRID (the paper's Fig. 4)."""
+    truth, scores, weights = _one_vs_rest(probs, labels)
+    tpr = weighted_roc(truth, scores, weights) if len(weights) else np.full_like(FPR_GRID, np.nan)
+    return pd.DataFrame({"fpr": FPR_GRID, "tpr": tpr})
+
+
+def per_class_report(
+    probs: np.ndarray, labels: np.ndarray, classes: list[str], threshold: float = DEFAULT_THRESHOLD
+) -> pd.DataFrame:
+    """Precision, recall, F1 and support per known class on its products, plus a "none" row
+    (precision and recall of predicting "none")."""
+    predicted = predict_with_none(probs, threshold)
+    names = [*classes, "none"]
+    indices = [*range(len(classes)), NONE]
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predicted, labels=indices, zero_division=0
+    )
+    return pd.DataFrame(
+        {"class": names, "support": support, "precision": precision, "recall": recall, "f1": f1}
+    )
+
+
 def weighted_auc(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     """(AUC of the support-weighted average ROC curve, support-weighted mean of per-class AUCs)
     over one-vs-rest ROC per known class plus "none" (score 1 - max class probability)."""

@@ -1,15 +1,21 @@
-"""The comparison table and the HTML report, built from a results table only.
+"""The comparison tables and the self-contained HTML report, from results tables only.
 
 A results table is long: one row per (trial, method, metric) with its value and run id.
+Evaluation tables (threshold sweeps, ROC curves, per-class figures, per-epoch history) are
+tidy: one row per method, trial and point.
 """
 
 from __future__ import annotations
 
+import base64
 import html
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 HEADLINE = (
     "weighted_auc",
@@ -20,56 +26,155 @@ HEADLINE = (
     "equal_acc_point",
     "tradeoff_auc",
 )
+#: The figures that rank methods (METHODS.md section 5), compared in pairs with the control.
+PAIRED = ("tradeoff_auc", "equal_acc_point", "weighted_auc", "overall_acc", "none_acc")
 
 
 def summarise(results: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE) -> pd.DataFrame:
     """Per method and metric: mean over trials, maximum deviation from it, and trial count."""
     chosen = results[results["metric"].isin(metrics)]
     grouped = chosen.groupby(["method", "metric"])["value"]
-    table = pd.DataFrame(
+    return pd.DataFrame(
         {
             "mean": grouped.mean(),
             "max_dev": grouped.apply(lambda v: (v - v.mean()).abs().max()),
             "trials": grouped.count(),
         }
     ).reset_index()
-    return table
 
 
 def comparison_table(results: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE) -> pd.DataFrame:
-    """One row per method, one column per metric, cells 'mean ± max_dev' (the paper's Table 1)."""
+    """One row per method, one column per metric, cells 'mean ± max_dev' (the paper's Table 1),
+    best first by the first metric."""
     summary = summarise(results, metrics)
     summary["cell"] = [
         f"{m:.4f} ± {d:.4f}" for m, d in zip(summary["mean"], summary["max_dev"], strict=True)
     ]
     table = summary.pivot(index="method", columns="metric", values="cell")
     table = table[[m for m in metrics if m in table.columns]]
-    trials = summary.groupby("method")["trials"].max()
-    table.insert(0, "trials", trials)
+    table.insert(0, "trials", summary.groupby("method")["trials"].max())
     lead = summary[summary["metric"] == metrics[0]].set_index("method")["mean"]
     order = lead.reindex(table.index).sort_values(ascending=False, na_position="last").index
     return table.loc[order]
 
 
-def write_html(
-    table: pd.DataFrame, settings: dict[str, object], path: Path, runs: pd.DataFrame
-) -> Path:
-    """A self-contained HTML page: the comparison, the settings behind it, the MLflow runs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    settings_rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in settings.items()
+def paired_differences(
+    results: pd.DataFrame, baseline: str = "control", metrics: tuple[str, ...] = PAIRED
+) -> pd.DataFrame:
+    """Each method minus `baseline` on the same trial: mean, 95% t-interval and wins.
+
+    Which classes a trial holds out moves every figure more than the method does, so the
+    difference within a trial is what tells methods apart."""
+    wide = results[results["metric"].isin(metrics)].pivot_table(
+        index=["metric", "trial"], columns="method", values="value"
     )
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>embaug report</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}</style></head><body>
-<h1>embaug: method comparison</h1>
-<p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.
-Each cell: mean ± maximum deviation over trials, on each trial's validation hold-out;
-accuracies at the confidence threshold in the settings.</p>
-{table.to_html(escape=True)}
-<h2>Settings</h2><table>{settings_rows}</table>
-<h2>MLflow runs</h2>{runs.to_html(index=False, escape=True)}
+    if baseline not in wide.columns:
+        return pd.DataFrame()
+    rows = []
+    for method in (m for m in wide.columns if m != baseline):
+        for metric in metrics:
+            if metric not in wide.index.get_level_values("metric"):
+                continue
+            diff = (wide.loc[metric, method] - wide.loc[metric, baseline]).dropna()
+            n = len(diff)
+            half = stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+            rows.append(
+                {
+                    "method": method,
+                    "metric": metric,
+                    "mean_diff": diff.mean(),
+                    "ci_low": diff.mean() - half,
+                    "ci_high": diff.mean() + half,
+                    "wins": int((diff > 0).sum()),
+                    "trials": n,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def paired_table(differences: pd.DataFrame) -> pd.DataFrame:
+    """Methods as rows, metrics as columns, cells 'mean [low, high] wins/n'."""
+    if differences.empty:
+        return differences
+    cells = differences.assign(
+        cell=[
+            f"{r.mean_diff:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}] {r.wins}/{r.trials}"
+            for r in differences.itertuples()
+        ]
+    )
+    table = cells.pivot(index="method", columns="metric", values="cell")
+    columns = [m for m in PAIRED if m in table.columns]
+    lead = differences[differences["metric"] == columns[0]].set_index("method")["mean_diff"]
+    return table.loc[lead.sort_values(ascending=False).index, columns]
+
+
+def per_class_table(per_class: pd.DataFrame, value: str = "f1") -> pd.DataFrame:
+    """Classes as rows (largest support first), methods as columns, mean `value` over trials."""
+    table = per_class.pivot_table(index="class", columns="method", values=value, aggfunc="mean")
+    support = per_class.groupby("class")["support"].mean()
+    table.insert(0, "support", support.round(1))
+    return table.loc[support.sort_values(ascending=False).index]
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+@dataclass
+class Report:
+    """Everything the HTML page shows; built by the reporting asset from stored results."""
+
+    comparison: pd.DataFrame
+    paired: pd.DataFrame
+    per_class: pd.DataFrame
+    settings: dict[str, object]
+    runs: pd.DataFrame
+    champion: str = ""
+    figures: dict[str, bytes] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def html(self) -> str:
+        def table(frame: pd.DataFrame, index: bool = True, escape: bool = True) -> str:
+            return frame.to_html(
+                index=index, escape=escape, na_rep="", float_format="{:.3f}".format
+            )
+
+        settings = "".join(
+            f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+            for k, v in self.settings.items()
+        )
+        figures = "".join(
+            f'<h3>{html.escape(title)}</h3><img alt="{html.escape(title)}" src="{data_uri(png)}">'
+            for title, png in self.figures.items()
+        )
+        runs = self.runs.assign(
+            run=[
+                f'<a href="{html.escape(u)}">{html.escape(r)}</a>'
+                for u, r in zip(self.runs["url"], self.runs["run_id"], strict=True)
+            ]
+        ).drop(columns=["url", "run_id"])
+        notes = "".join(f"<li>{html.escape(note)}</li>" for note in self.notes)
+        return f"""<!doctype html><html><head><meta charset="utf-8"><title>embaug report</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1300px}}
+table{{border-collapse:collapse;margin:1em 0;font-size:13px}}
+td,th{{border:1px solid #ccc;padding:3px 7px;text-align:right}}img{{max-width:100%}}</style>
+</head><body>
+<h1>embaug: which method wins on this catalogue</h1>
+<p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Champion (best mean weighted AUC):
+<b>{html.escape(self.champion or "none")}</b>.</p><ul>{notes}</ul>
+<h2>Comparison over trials (the paper's Table 1)</h2>
+<p>Each cell: mean ± maximum deviation over trials, on each trial's validation hold-out;
+accuracies at the confidence threshold in the settings.</p>{table(self.comparison)}
+<h2>Paired with the control, trial by trial</h2>
+<p>Method minus control on the same split: mean [95% interval] and trials won.</p>
+{table(self.paired)}
+<h2>Figures</h2>{figures}
+<h2>Per class: F1 on the hold-out, mean over trials</h2>{table(self.per_class)}
+<h2>Settings</h2><table>{settings}</table>
+<h2>MLflow runs</h2>{table(runs, index=False, escape=False)}
 </body></html>"""
-    path.write_text(page, encoding="utf-8")
-    return path
+
+    def write(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.html(), encoding="utf-8")
+        return path

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS label_sets (
 CREATE TABLE IF NOT EXISTS results (
     trial VARCHAR, method VARCHAR, metric VARCHAR, value DOUBLE, run_id VARCHAR);
 """
+REPORT_TABLES = ("results", "paired_differences", "per_class_results", "label_quality")
 
 
 class Store:
@@ -198,6 +199,14 @@ class Store:
             )
         return labels[["product_id", "label"]]
 
+    def label_tables(self) -> pd.DataFrame:
+        """Every trial's label sets that were built on the trial's current split."""
+        current = pd.DataFrame(
+            list(self.split_fingerprints().items()), columns=["trial", "split_sha256"]
+        )
+        labels = self.query("SELECT * FROM label_sets")
+        return labels.merge(current, on=["trial", "split_sha256"]).drop(columns="split_sha256")
+
     def split_fingerprints(self) -> dict[str, str]:
         """The fingerprint of every stored trial's split, to match runs to current splits."""
         trials = self.query("SELECT DISTINCT trial FROM splits ORDER BY trial")["trial"]
@@ -205,12 +214,15 @@ class Store:
 
     # -- results ----------------------------------------------------------------------------
 
-    def replace_results(self, results: pd.DataFrame) -> None:
+    def replace_results(self, tables: dict[str, pd.DataFrame]) -> None:
+        """Replace the report's tables (`results` and the derived ones) in one transaction."""
         with self.connect() as connection:
-            connection.execute("DELETE FROM results")
-            _insert(
-                connection, "results", results[["trial", "method", "metric", "value", "run_id"]]
-            )
+            for name, table in tables.items():
+                if name not in REPORT_TABLES:
+                    raise ValueError(f"unknown report table {name!r}; expected {REPORT_TABLES}")
+                connection.register("frame", table)
+                connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM frame")
+                connection.unregister("frame")
 
 
 def _count(connection: duckdb.DuckDBPyConnection, table: str) -> int:

@@ -3,6 +3,7 @@ and read the finished runs of an experiment back as one results table."""
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 from dataclasses import dataclass
@@ -13,8 +14,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from embaug_core.experiment import TrialData, run_method
+from embaug_core.experiment import MethodResult, TrialData, run_method
+from embaug_core.figures import epochs_figure, roc_figure, threshold_figure
 from embaug_core.methods import Method
+from embaug_core.metrics import NONE, per_class_report, threshold_sweep, weighted_roc_curve
 from embaug_core.model import Classifier, Standardizer, build_head
 from embaug_core.store import Store
 from embaug_core.train import TrainConfig
@@ -24,6 +27,7 @@ TAG_TRIAL, TAG_METHOD, TAG_SPLIT = "embaug.trial", "embaug.method", "embaug.spli
 TAG_SOURCE = "embaug.source"
 #: What sets a search's run apart from the main grid's, e.g. "alpha=0.1" ("" in the grid).
 TAG_VARIANT = "embaug.variant"
+TAG_MODEL_URI = "embaug.model_uri"
 RUN_COLUMNS = ["trial", "method", "variant", "split_sha256", "run_id", "metric", "value"]
 
 
@@ -150,7 +154,13 @@ def train_tracked(
     threshold: float,
 ) -> TrackedRun:
     """Train and score one method as one MLflow run: params, per-epoch metrics (`epoch_*`,
-    one step per epoch), final metrics and the model."""
+    one step per epoch), final metrics, evaluation tables and figures, and the model."""
+    history: list[dict[str, float]] = []
+
+    def log_epoch(epoch: int, values: dict[str, float]) -> None:
+        history.append({"epoch": epoch, **values})
+        mlflow.log_metrics({f"epoch_{name}": value for name, value in values.items()}, step=epoch)
+
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
         mlflow.log_params(
             {
@@ -159,20 +169,110 @@ def train_tracked(
                 "labels": method.labels,
                 "n_train": len(data.y_train),
                 "n_eval": len(data.y_eval),
+                "n_eval_none": int((data.y_eval == NONE).sum()),
                 "n_classes": len(data.classes),
                 "input_dim": data.x_train.shape[1],
             }
         )
-        classifier, metrics = run_method(
-            method,
-            data,
-            config,
-            augmentation,
-            threshold,
-            on_epoch=lambda epoch, values: mlflow.log_metrics(
-                {f"epoch_{name}": value for name, value in values.items()}, step=epoch
-            ),
-        )
-        mlflow.log_metrics(metrics)
-        model_uri = log_classifier(classifier)
-    return TrackedRun(run.info.run_id, run.info.experiment_id, metrics, model_uri)
+        result = run_method(method, data, config, augmentation, threshold, on_epoch=log_epoch)
+        mlflow.log_metrics(result.metrics)
+        log_evaluation(result, data, pd.DataFrame(history), threshold, method.name)
+        model_uri = log_classifier(result.classifier)
+        mlflow.set_tag(TAG_MODEL_URI, model_uri)
+    return TrackedRun(run.info.run_id, run.info.experiment_id, result.metrics, model_uri)
+
+
+def log_evaluation(
+    result: MethodResult, data: TrialData, history: pd.DataFrame, threshold: float, name: str
+) -> None:
+    """The run's evaluation tables (`evaluation/*.csv`, read back by the report) and its own
+    figures (`figures/*.png`)."""
+    sweep = threshold_sweep(result.probs, data.y_eval)
+    roc = weighted_roc_curve(result.probs, data.y_eval)
+    tables = {
+        "sweep": sweep,
+        "roc": roc,
+        "per_class": per_class_report(result.probs, data.y_eval, data.classes, threshold),
+    }
+    if not history.empty:  # logistic regression has no epochs
+        tables["history"] = history
+    for table_name, table in tables.items():
+        mlflow.log_text(table.to_csv(index=False), f"evaluation/{table_name}.csv")
+    figures = {
+        "threshold_sweep": threshold_figure(sweep.assign(method=name, trial=0), threshold),
+        "roc": roc_figure(roc.assign(method=name, trial=0), {name: result.metrics["weighted_auc"]}),
+    }
+    if not history.empty:
+        figures["epochs"] = epochs_figure(history.assign(method=name, trial=0), threshold)
+    for figure_name, png in figures.items():
+        mlflow.log_image(_image(png), f"figures/{figure_name}.png")
+
+
+def _image(png: bytes):
+    from PIL import Image
+
+    return Image.open(io.BytesIO(png))
+
+
+def evaluation_tables(run_id: str, tracking_uri: str) -> dict[str, pd.DataFrame]:
+    """The evaluation tables a run logged, read back from its artifacts."""
+    folder = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path="evaluation", tracking_uri=tracking_uri
+    )
+    return {path.stem: pd.read_csv(path) for path in Path(folder).glob("*.csv")}
+
+
+def collect_evaluation(runs: pd.DataFrame, tracking_uri: str) -> dict[str, pd.DataFrame]:
+    """Every run's evaluation tables, concatenated, with its method, trial and run id."""
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for (method, trial, run_id), _ in runs.groupby(["method", "trial", "run_id"]):
+        for name, table in evaluation_tables(run_id, tracking_uri).items():
+            parts.setdefault(name, []).append(table.assign(method=method, trial=trial))
+    return {name: pd.concat(tables, ignore_index=True) for name, tables in parts.items()}
+
+
+def run_params(run_ids: list[str], tracking_uri: str) -> pd.DataFrame:
+    """The params of each run, one row per run."""
+    client = mlflow.MlflowClient(tracking_uri)
+    return pd.DataFrame([{"run_id": r, **client.get_run(r).data.params} for r in run_ids])
+
+
+MODEL_NAME = "embaug-classifier"
+CHAMPION = "champion"
+
+
+def champion_method(results: pd.DataFrame, metric: str = "weighted_auc") -> str:
+    """The method with the best mean `metric` over trials."""
+    means = results[results["metric"] == metric].groupby("method")["value"].mean()
+    return str(means.idxmax())
+
+
+def register_methods(
+    results: pd.DataFrame, tracking_uri: str, champion: str, model_name: str = MODEL_NAME
+) -> pd.DataFrame:
+    """Register each method's model (the run of its first trial) as a version of one
+    registered model, aliased by method name, and give the champion's the `champion` alias.
+    A run already registered is not registered again."""
+    client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    if not client.search_registered_models(f"name = '{model_name}'"):
+        client.create_registered_model(model_name)
+    firsts = results.sort_values("trial").drop_duplicates("method")[["method", "trial", "run_id"]]
+    rows = []
+    for method, trial, run_id in firsts.itertuples(index=False):
+        found = client.search_model_versions(f"name = '{model_name}' and run_id = '{run_id}'")
+        if found:
+            version = found[0].version
+        else:
+            run = client.get_run(run_id)
+            version = client.create_model_version(
+                model_name,
+                run.data.tags[TAG_MODEL_URI],
+                run_id,
+                tags={TAG_METHOD: method, TAG_TRIAL: trial},
+            ).version
+        client.set_registered_model_alias(model_name, method, version)
+        rows.append({"method": method, "trial": trial, "run_id": run_id, "version": int(version)})
+    registered = pd.DataFrame(rows)
+    champion_version = registered.loc[registered["method"] == champion, "version"].iloc[0]
+    client.set_registered_model_alias(model_name, CHAMPION, str(champion_version))
+    return registered

@@ -134,3 +134,16 @@ def test_macro_precision_recall_against_sklearn():
         )
     )
     assert hm == pytest.approx(2 * p * r / (p + r))
+
+
+def test_per_class_report_and_roc_curve_shapes():
+    from embaug_core.metrics import per_class_report, weighted_roc_curve
+
+    probs, labels = scores(classes=3)
+    report = per_class_report(probs, labels, ["a", "b", "c"])
+    assert list(report["class"]) == ["a", "b", "c", "none"]
+    assert report["support"].sum() == len(labels)
+    assert report.loc[3, "support"] == (labels == NONE).sum()
+    curve = weighted_roc_curve(probs, labels)
+    assert curve["tpr"].is_monotonic_increasing and curve["tpr"].iloc[-1] == pytest.approx(1)
+    assert np.trapezoid(curve["tpr"], curve["fpr"]) == pytest.approx(weighted_auc(probs, labels)[0])

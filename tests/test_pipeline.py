@@ -146,3 +146,23 @@ def test_label_sets_are_disjoint_never_hold_out_and_feed_the_label_methods(graph
         extra = ((labels["trial"] == trial) & (labels["source"] == source)).sum()
         seeds = ((splits["trial"] == trial) & (splits["role"] == "train")).sum()
         assert int(run.data.params["n_train"]) == seeds + extra
+
+
+def test_report_has_figures_and_the_champion_is_the_best_registered_method(graph_run):
+    home, _, results = graph_run
+    page = (home.reports / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 4
+    assert "Paired with the control" in page
+    auc = results[results["metric"] == "weighted_auc"].groupby("method")["value"].mean()
+    client = mlflow.MlflowClient(home.mlflow_uri, registry_uri=home.mlflow_uri)
+    champion = client.get_model_version_by_alias("embaug-classifier", "champion")
+    assert champion.tags["embaug.method"] == auc.idxmax()
+    for method in METHODS:
+        assert (
+            client.get_model_version_by_alias("embaug-classifier", method).tags["embaug.method"]
+            == method
+        )
+    artifacts = {a.path for a in client.list_artifacts(champion.run_id, "figures")}
+    assert "figures/threshold_sweep.png" in artifacts and "figures/roc.png" in artifacts
+    stored = Store(home.duckdb_path).query("SELECT count(*) AS n FROM paired_differences")
+    assert stored["n"][0] > 0

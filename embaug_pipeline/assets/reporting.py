@@ -1,35 +1,154 @@
-"""evaluation_report: the comparison over trials, from the finished MLflow runs."""
+"""evaluation_report: the comparison over trials, from the finished MLflow runs, and the
+champion in MLflow's model registry."""
 
 import dagster as dg
+import pandas as pd
+from pydantic import Field
 
+from embaug_core.figures import epochs_figure, label_sets_figure, roc_figure, threshold_figure
 from embaug_core.home import Home
-from embaug_core.report import comparison_table, write_html
-from embaug_core.tracking import current_runs, finished_runs
+from embaug_core.label_sets import label_quality
+from embaug_core.report import (
+    Report,
+    comparison_table,
+    paired_differences,
+    paired_table,
+    per_class_table,
+)
+from embaug_core.tracking import (
+    champion_method,
+    collect_evaluation,
+    current_runs,
+    finished_runs,
+    register_methods,
+    run_params,
+)
 from embaug_pipeline.assets.training import trained_models
 from embaug_pipeline.resources import DUCKDB_POOL, MlflowResource, StoreResource
 
+SETTINGS = (
+    "epochs",
+    "batch_size",
+    "alpha",
+    "softness",
+    "negative_mass",
+    "gamma",
+    "threshold",
+    "head",
+    "standardize",
+    "n_train",
+    "n_eval",
+    "n_eval_none",
+    "n_classes",
+)
 
-@dg.asset(group_name="reporting", deps=[trained_models], kinds={"duckdb", "html"}, pool=DUCKDB_POOL)
+
+class ReportSettings(dg.Config):
+    epochs_methods: list[str] = Field(
+        default_factory=lambda: ["control", "soft_e_stitchup"],
+        description="Methods whose per-epoch accuracies are drawn (the paper's Fig. 5)",
+    )
+    mlflow_ui: str = Field("http://127.0.0.1:5000", description="Base URL of runs' links")
+
+
+@dg.asset(
+    group_name="reporting",
+    deps=[trained_models],
+    kinds={"duckdb", "html", "mlflow"},
+    pool=DUCKDB_POOL,
+)
 def evaluation_report(
-    context: dg.AssetExecutionContext, store: StoreResource, tracking: MlflowResource
+    context: dg.AssetExecutionContext,
+    config: ReportSettings,
+    store: StoreResource,
+    tracking: MlflowResource,
 ) -> dg.MaterializeResult:
-    """Mean and maximum deviation over trials per method, for runs on the current splits only."""
+    """Tables, figures and champion from the runs on the current splits (older runs ignored)."""
     db = store.get()
     runs = current_runs(finished_runs(tracking.uri(), tracking.experiment), db)
     if runs.empty:
         raise dg.Failure(
             "no finished MLflow runs on the current splits: materialise trained_models"
         )
-    db.replace_results(runs)
-    table = comparison_table(runs)
-    listing = runs[["trial", "method", "run_id"]].drop_duplicates().sort_values(["method", "trial"])
-    settings = {"mlflow": tracking.uri(), "experiment": tracking.experiment, "runs": len(listing)}
-    path = write_html(table, settings, Home.from_env().create().reports / "report.html", listing)
-    context.log.info("\n" + table.to_markdown())
-    return dg.MaterializeResult(
-        metadata={
-            "comparison": dg.MetadataValue.md(table.to_markdown()),
-            "report": dg.MetadataValue.path(str(path)),
-            "runs": len(listing),
+    evaluation = collect_evaluation(runs, tracking.uri())
+    params = run_params(runs["run_id"].unique().tolist(), tracking.uri())
+    threshold = float(params["threshold"].iloc[0])
+    quality = _label_quality(db)
+    champion = champion_method(runs)
+    registered = register_methods(runs, tracking.uri(), champion)
+    report = Report(
+        comparison=comparison_table(runs),
+        paired=paired_table(paired_differences(runs)),
+        per_class=per_class_table(evaluation["per_class"]),
+        settings={
+            "experiment": tracking.experiment,
+            "tracking": tracking.uri(),
+            "trials": runs["trial"].nunique(),
+            **{
+                k: ", ".join(sorted(params[k].astype(str).unique()))
+                for k in SETTINGS
+                if k in params
+            },
+        },
+        runs=_links(
+            runs, registered, f"{config.mlflow_ui}/#/experiments/{tracking.experiment_id()}"
+        ),
+        champion=champion,
+        figures=_figures(runs, evaluation, quality, threshold, config.epochs_methods),
+    )
+    path = report.write(Home.from_env().create().reports / "report.html")
+    db.replace_results(
+        {
+            "results": runs[["trial", "method", "metric", "value", "run_id"]],
+            "paired_differences": paired_differences(runs),
+            "per_class_results": evaluation["per_class"],
+            "label_quality": quality,
         }
     )
+    context.log.info(f"champion: {champion}\n{report.comparison.to_markdown()}")
+    return dg.MaterializeResult(
+        metadata={
+            "comparison": dg.MetadataValue.md(report.comparison.to_markdown()),
+            "paired_with_control": dg.MetadataValue.md(report.paired.to_markdown()),
+            "champion": champion,
+            "report": dg.MetadataValue.path(str(path)),
+            "runs": runs["run_id"].nunique(),
+        }
+    )
+
+
+def _label_quality(db) -> pd.DataFrame:
+    """Label-set quality per trial, source and class (empty when no label sets are stored)."""
+    labels = db.label_tables()
+    parts = [
+        label_quality(table, db.split(trial)).assign(trial=trial)
+        for trial, table in labels.groupby("trial")
+    ]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _figures(runs, evaluation, quality, threshold, epochs_methods) -> dict[str, bytes]:
+    auc = runs[runs["metric"] == "weighted_auc"].groupby("method")["value"].mean().to_dict()
+    figures = {
+        "Accuracy against the confidence threshold (Fig. 3)": threshold_figure(
+            evaluation["sweep"], threshold
+        ),
+        "Weighted ROC with the none category (Fig. 4)": roc_figure(evaluation["roc"], auc),
+    }
+    history = evaluation.get("history", pd.DataFrame())
+    if not history.empty and history["method"].isin(epochs_methods).any():
+        chosen = history[history["method"].isin(epochs_methods)]
+        figures["Accuracy per epoch (Fig. 5)"] = epochs_figure(chosen, threshold)
+    if not quality.empty:
+        knn = quality[(quality["source"] == "knn_aug") & (quality["label"] != "ALL")]
+        means = knn.groupby("label")[["labels", "precision"]].mean().reset_index()
+        figures["Similarity-augmented labels per class"] = label_sets_figure(means)
+    return figures
+
+
+def _links(runs: pd.DataFrame, registered: pd.DataFrame, base: str) -> pd.DataFrame:
+    listing = runs[["trial", "method", "run_id"]].drop_duplicates().sort_values(["method", "trial"])
+    listing["url"] = [f"{base}/runs/{run_id}" for run_id in listing["run_id"]]
+    versions = registered.set_index("run_id")["version"]
+    listing["registered_version"] = listing["run_id"].map(versions).astype("Int64")
+    return listing

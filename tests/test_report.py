@@ -1,0 +1,92 @@
+"""The report's tables from a small hand-made results table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from embaug_core.figures import threshold_figure
+from embaug_core.report import (
+    Report,
+    comparison_table,
+    paired_differences,
+    paired_table,
+    per_class_table,
+)
+
+
+def results() -> pd.DataFrame:
+    values = {
+        "control": [0.70, 0.60, 0.80],
+        "e_mixup": [0.72, 0.63, 0.81],
+        "logreg": [0.69, 0.58, 0.83],
+    }
+    return pd.DataFrame(
+        [
+            {
+                "trial": f"trial_{t}",
+                "method": m,
+                "metric": "tradeoff_auc",
+                "value": v,
+                "run_id": f"{m}{t}",
+            }
+            for m, vs in values.items()
+            for t, v in enumerate(vs)
+        ]
+    )
+
+
+def test_comparison_shows_mean_and_maximum_deviation_best_first():
+    table = comparison_table(results(), metrics=("tradeoff_auc",))
+    assert list(table.index) == ["e_mixup", "control", "logreg"]
+    assert table.loc["control", "tradeoff_auc"] == "0.7000 ± 0.1000"
+    assert table.loc["control", "trials"] == 3
+
+
+def test_paired_differences_by_hand():
+    paired = paired_differences(results(), metrics=("tradeoff_auc",)).set_index("method")
+    diffs = np.array([0.02, 0.03, 0.01])
+    half = 4.302653 * diffs.std(ddof=1) / np.sqrt(3)  # t(0.975, 2)
+    assert paired.loc["e_mixup", "mean_diff"] == pytest.approx(0.02)
+    assert paired.loc["e_mixup", "ci_low"] == pytest.approx(0.02 - half, abs=1e-5)
+    assert paired.loc["e_mixup", "wins"] == 3 and paired.loc["logreg", "wins"] == 1
+    cells = paired_table(paired.reset_index())
+    assert list(cells.index) == ["e_mixup", "logreg"]
+    assert cells.loc["e_mixup", "tradeoff_auc"].endswith("3/3")
+
+
+def test_report_page_embeds_tables_figures_and_links(tmp_path):
+    sweep = pd.DataFrame(
+        {
+            "threshold": [0, 0.5, 1] * 2,
+            "overall": [1, 0.5, 0] * 2,
+            "none": [0, 0.5, 1] * 2,
+            "method": "control",
+            "trial": [0] * 3 + [1] * 3,
+        }
+    )
+    per_class = pd.DataFrame(
+        {"class": ["a", "b"], "support": [5, 3], "f1": [0.5, 1.0], "method": "control", "trial": 0}
+    )
+    runs = pd.DataFrame(
+        {
+            "trial": ["trial_0"],
+            "method": ["control"],
+            "run_id": ["abc"],
+            "url": ["http://127.0.0.1:5000/#/experiments/1/runs/abc"],
+        }
+    )
+    report = Report(
+        comparison=comparison_table(results()),
+        paired=paired_table(paired_differences(results())),
+        per_class=per_class_table(per_class),
+        settings={"epochs": 48},
+        runs=runs,
+        champion="e_mixup",
+        figures={"Fig. 3": threshold_figure(sweep, 0.6)},
+    )
+    page = report.write(tmp_path / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 1
+    assert '<a href="http://127.0.0.1:5000/#/experiments/1/runs/abc">abc</a>' in page
+    assert "0.7000 ± 0.1000" in page and "<b>e_mixup</b>" in page
