@@ -38,7 +38,13 @@ CREATE TABLE IF NOT EXISTS label_sets (
 CREATE TABLE IF NOT EXISTS results (
     trial VARCHAR, method VARCHAR, metric VARCHAR, value DOUBLE, run_id VARCHAR);
 """
-REPORT_TABLES = ("results", "paired_differences", "per_class_results", "label_quality")
+REPORT_TABLES = (
+    "results",
+    "paired_differences",
+    "per_class_results",
+    "label_quality",
+    "labeling_queue",
+)
 
 
 class Store:
@@ -214,8 +220,8 @@ class Store:
 
     # -- results ----------------------------------------------------------------------------
 
-    def replace_results(self, tables: dict[str, pd.DataFrame]) -> None:
-        """Replace the report's tables (`results` and the derived ones) in one transaction."""
+    def replace_tables(self, tables: dict[str, pd.DataFrame]) -> None:
+        """Replace reporting tables (REPORT_TABLES) whole, in one transaction."""
         with self.connect() as connection:
             for name, table in tables.items():
                 if name not in REPORT_TABLES:

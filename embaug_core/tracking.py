@@ -276,3 +276,16 @@ def register_methods(
     champion_version = registered.loc[registered["method"] == champion, "version"].iloc[0]
     client.set_registered_model_alias(model_name, CHAMPION, str(champion_version))
     return registered
+
+
+def champion_version(tracking_uri: str, model_name: str = MODEL_NAME):
+    """The registered model version that holds the `champion` alias."""
+    client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    return client.get_model_version_by_alias(model_name, CHAMPION)
+
+
+def load_registered_classifier(tracking_uri: str, model_uri: str) -> Classifier:
+    """A logged classifier back as a `Classifier` (its weights load with weights_only=True)."""
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().classifier

@@ -5,7 +5,7 @@ import dagster as dg
 from embaug_pipeline.assets.catalog import raw_products
 from embaug_pipeline.assets.embeddings import image_embeddings, text_embeddings
 from embaug_pipeline.assets.labels import label_sets
-from embaug_pipeline.assets.reporting import evaluation_report
+from embaug_pipeline.assets.reporting import evaluation_report, labeling_queue
 from embaug_pipeline.assets.splits import trial_splits
 from embaug_pipeline.assets.training import alpha_search, trained_models
 from embaug_pipeline.resources import EncodersResource, MlflowResource, StoreResource
@@ -19,6 +19,7 @@ ASSETS = [
     trained_models,
     alpha_search,
     evaluation_report,
+    labeling_queue,
 ]
 RESOURCES = {"store": StoreResource(), "encoders": EncodersResource(), "tracking": MlflowResource()}
 

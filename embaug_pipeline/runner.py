@@ -111,7 +111,7 @@ def materialize_graph(
     for trial in trials:
         for method in options.methods:
             run_assets(["trained_models"], instance, config, str(trial_method_key(trial, method)))
-    run_assets(["evaluation_report"], instance)
+    run_assets(["evaluation_report", "labeling_queue"], instance)
     results = StoreResource().get().query("SELECT * FROM results")
     return GraphOutcome(results, {name: _metadata(encoded, name) for name in EMBEDDING_ASSETS})
 

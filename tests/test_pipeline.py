@@ -55,6 +55,7 @@ def test_definitions_load_and_validate():
         "trained_models",
         "alpha_search",
         "evaluation_report",
+        "labeling_queue",
     }
 
 
@@ -166,3 +167,20 @@ def test_report_has_figures_and_the_champion_is_the_best_registered_method(graph
     assert "figures/threshold_sweep.png" in artifacts and "figures/roc.png" in artifacts
     stored = Store(home.duckdb_path).query("SELECT count(*) AS n FROM paired_differences")
     assert stored["n"][0] > 0
+
+
+def test_labeling_queue_holds_only_none_predictions_most_uncertain_first(graph_run):
+    home, _, _ = graph_run
+    queue = Store(home.duckdb_path).query("SELECT * FROM labeling_queue ORDER BY rank")
+    assert len(queue) > 0
+    assert (queue["p_1"] <= 0.6).all() and queue["uncertainty"].is_monotonic_decreasing
+    assert (queue["p_1"] >= queue["p_2"]).all() and (queue["p_2"] >= queue["p_3"]).all()
+    splits = Store(home.duckdb_path).query("SELECT * FROM splits")
+    champion = mlflow.MlflowClient(
+        home.mlflow_uri, registry_uri=home.mlflow_uri
+    ).get_model_version_by_alias("embaug-classifier", "champion")
+    trained = splits[
+        (splits["trial"] == champion.tags["embaug.trial"]) & (splits["role"] == "train")
+    ]
+    assert not set(queue["product_id"]) & set(trained["product_id"])
+    assert (home.reports / "labeling_queue.csv").is_file()

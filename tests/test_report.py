@@ -90,3 +90,13 @@ def test_report_page_embeds_tables_figures_and_links(tmp_path):
     assert page.count("data:image/png;base64,") == 1
     assert '<a href="http://127.0.0.1:5000/#/experiments/1/runs/abc">abc</a>' in page
     assert "0.7000 ± 0.1000" in page and "<b>e_mixup</b>" in page
+
+
+def test_labeling_queue_by_hand():
+    from embaug_core.queue import labeling_queue
+
+    probs = np.array([[0.9, 0.1, 0.0], [0.5, 0.4, 0.3], [0.1, 0.2, 0.05], [0.6, 0.0, 0.1]])
+    queue = labeling_queue(np.array(["a", "b", "c", "d"]), probs, ["x", "y", "z"], threshold=0.6)
+    assert list(queue["product_id"]) == ["c", "b", "d"]  # "a" is confidently "x"
+    assert list(queue.loc[0, ["guess_1", "guess_2", "guess_3"]]) == ["y", "x", "z"]
+    assert queue.loc[0, "uncertainty"] == pytest.approx(0.8)

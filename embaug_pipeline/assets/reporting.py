@@ -2,12 +2,15 @@
 champion in MLflow's model registry."""
 
 import dagster as dg
+import mlflow
 import pandas as pd
 from pydantic import Field
 
+from embaug_core.embeddings import product_vectors
 from embaug_core.figures import epochs_figure, label_sets_figure, roc_figure, threshold_figure
 from embaug_core.home import Home
 from embaug_core.label_sets import label_quality
+from embaug_core.queue import labeling_queue as labeling_queue_table
 from embaug_core.report import (
     Report,
     comparison_table,
@@ -16,15 +19,21 @@ from embaug_core.report import (
     per_class_table,
 )
 from embaug_core.tracking import (
+    CHAMPION,
+    MODEL_NAME,
+    TAG_METHOD,
+    TAG_TRIAL,
     champion_method,
+    champion_version,
     collect_evaluation,
     current_runs,
     finished_runs,
+    load_registered_classifier,
     register_methods,
     run_params,
 )
 from embaug_pipeline.assets.training import trained_models
-from embaug_pipeline.resources import DUCKDB_POOL, MlflowResource, StoreResource
+from embaug_pipeline.resources import DUCKDB_POOL, EncodersResource, MlflowResource, StoreResource
 
 SETTINGS = (
     "epochs",
@@ -97,7 +106,7 @@ def evaluation_report(
         figures=_figures(runs, evaluation, quality, threshold, config.epochs_methods),
     )
     path = report.write(Home.from_env().create().reports / "report.html")
-    db.replace_results(
+    db.replace_tables(
         {
             "results": runs[["trial", "method", "metric", "value", "run_id"]],
             "paired_differences": paired_differences(runs),
@@ -152,3 +161,53 @@ def _links(runs: pd.DataFrame, registered: pd.DataFrame, base: str) -> pd.DataFr
     versions = registered.set_index("run_id")["version"]
     listing["registered_version"] = listing["run_id"].map(versions).astype("Int64")
     return listing
+
+
+class QueueSettings(dg.Config):
+    limit: int = Field(0, description="Keep the first N products of the queue (0: all)")
+
+
+@dg.asset(
+    group_name="reporting", deps=[evaluation_report], kinds={"duckdb", "mlflow"}, pool=DUCKDB_POOL
+)
+def labeling_queue(
+    context: dg.AssetExecutionContext,
+    config: QueueSettings,
+    store: StoreResource,
+    encoders: EncodersResource,
+    tracking: MlflowResource,
+) -> dg.MaterializeResult:
+    """Products outside the champion's training set that it calls "none", most uncertain
+    first, with its top three guesses: what to label next."""
+    db = store.get()
+    champion = champion_version(tracking.uri())
+    run = mlflow.MlflowClient(tracking.uri()).get_run(champion.run_id)
+    classifier = load_registered_classifier(tracking.uri(), f"models:/{MODEL_NAME}@{CHAMPION}")
+    split = db.split(champion.tags[TAG_TRIAL])
+    outside = split.loc[split["role"] != "train", "product_id"]
+    vectors = product_vectors(db, encoders.text().identity, encoders.image().identity)
+    rows = vectors.rows(outside)
+    queue = labeling_queue_table(
+        vectors.product_ids[rows],
+        classifier.predict_proba(vectors.vectors[rows]),
+        classifier.classes,
+        float(run.data.params["threshold"]),
+    )
+    queue = queue.head(config.limit) if config.limit else queue
+    products = db.products().set_index("product_id")[["title", "category"]]
+    queue = queue.join(products.rename(columns={"category": "catalogue_category"}), on="product_id")
+    db.replace_tables({"labeling_queue": queue})
+    path = Home.from_env().create().reports / "labeling_queue.csv"
+    queue.to_csv(path, index=False)
+    return dg.MaterializeResult(
+        metadata={
+            "champion": champion.tags[TAG_METHOD],
+            "model_version": int(champion.version),
+            "scored": len(rows),
+            "queued": len(queue),
+            "csv": dg.MetadataValue.path(str(path)),
+            "first_rows": dg.MetadataValue.md(
+                queue.head(15).to_markdown(index=False, floatfmt=".3f")
+            ),
+        }
+    )
