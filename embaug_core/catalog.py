@@ -137,6 +137,13 @@ def load_catalog(
     candidates = _check_fields(readers[layout](path, label_column, rejected), rejected)
     candidates = _stratified_sample(candidates, sample_fraction, sample_seed)
     products, images = _check_images(candidates, rejected, max_image_pixels)
+    if not products:
+        reasons = pd.Series([r["reason"].split(":")[0] for r in rejected]).value_counts()
+        raise CatalogError(
+            f"{path}: no usable product ({len(rejected)} rows rejected: "
+            + ", ".join(f"{n} {reason}" for reason, n in reasons.items())
+            + "); nothing was stored"
+        )
     catalog = Catalog(
         products=pd.DataFrame(products, columns=list(PRODUCT_COLUMNS)),
         rejected=pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS)),

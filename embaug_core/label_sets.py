@@ -93,3 +93,17 @@ def label_quality(table: pd.DataFrame, split: pd.DataFrame) -> pd.DataFrame:
     pool[quality["label"] == "ALL"] = pool_sizes.sum()
     quality["coverage"] = quality["correct"] / pool.where(pool > 0)
     return quality
+
+
+def label_set_problems(table: pd.DataFrame, split: pd.DataFrame) -> dict[str, int]:
+    """Counts of what must never happen: a product in two classes (seeds and augmented), a
+    hold-out product labelled, a seed that is not a training product."""
+    role = split.set_index("product_id")["role"]
+    grown = table[table["source"] != "label_prop"]
+    return {
+        "products_in_two_classes": int(grown["product_id"].duplicated().sum()),
+        "holdout_labelled": int((role.loc[table["product_id"]] == "holdout").sum()),
+        "seeds_not_trained": int(
+            (role.loc[table.loc[table["source"] == "seed", "product_id"]] != "train").sum()
+        ),
+    }

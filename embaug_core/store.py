@@ -164,6 +164,27 @@ class Store:
             return np.zeros((0, 0), dtype=np.float32)
         return column.flatten().to_numpy().astype(np.float32).reshape(len(hashes), -1)
 
+    def embedding_health(self, encoder: str, hashes: Sequence[str], dim: int) -> dict[str, int]:
+        """How many of `hashes` have no vector, a vector of another width, or a non-finite value."""
+        wanted = pa.table({"content_sha256": list(dict.fromkeys(hashes))})
+        with self.connect(read_only=True) as connection:
+            connection.register("wanted", wanted)
+            missing, wrong_width, non_finite = connection.execute(
+                "SELECT count(*) FILTER (WHERE e.vector IS NULL), "
+                "count(*) FILTER (WHERE len(e.vector) <> ?), "
+                "count(*) FILTER "
+                "(WHERE list_bool_or(list_transform(e.vector, lambda x: NOT isfinite(x)))) "
+                "FROM wanted w LEFT JOIN embeddings e "
+                "ON e.content_sha256 = w.content_sha256 AND e.encoder = ?",
+                [dim, encoder],
+            ).fetchall()[0]
+        return {
+            "checked": len(wanted),
+            "missing": missing,
+            "wrong_width": wrong_width,
+            "non_finite": non_finite,
+        }
+
     # -- splits -----------------------------------------------------------------------------
 
     def replace_split(self, trial: str, split: pd.DataFrame) -> None:

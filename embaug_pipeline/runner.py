@@ -34,6 +34,7 @@ class GraphOptions:
     epochs: int = 48
     training: dict[str, object] = field(default_factory=dict)
     splits: dict[str, object] = field(default_factory=dict)
+    report: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,6 +104,7 @@ def materialize_graph(
         "raw_products": {"path": options.data, "sample_fraction": options.sample_fraction},
         "trial_splits": options.splits,
         "trained_models": {"epochs": options.epochs, **options.training},
+        "evaluation_report": options.report,
     }
     encoded = run_assets(["raw_products", *EMBEDDING_ASSETS], instance, config)
     trials = TRIALS[: options.trials]
@@ -111,7 +113,7 @@ def materialize_graph(
     for trial in trials:
         for method in options.methods:
             run_assets(["trained_models"], instance, config, str(trial_method_key(trial, method)))
-    run_assets(["evaluation_report", "labeling_queue"], instance)
+    run_assets(["evaluation_report", "labeling_queue"], instance, config)
     results = StoreResource().get().query("SELECT * FROM results")
     return GraphOutcome(results, {name: _metadata(encoded, name) for name in EMBEDDING_ASSETS})
 

@@ -169,3 +169,12 @@ def test_html_to_text_and_images_with_alpha_or_grey(tmp_path: Path):
     huge = io.BytesIO()
     Image.new("L", (5000, 5000)).save(huge, format="PNG")
     assert image_problem(huge.getvalue(), max_pixels=1_000_000).startswith("image too large")
+
+
+def test_a_catalogue_where_every_row_is_bad_is_one_clear_error(kaggle_slice: Path, tmp_path: Path):
+    folder = tmp_path / "all_bad"
+    shutil.copytree(kaggle_slice, folder)
+    for image in (folder / "images").glob("*.jpg"):
+        image.write_bytes(b"")
+    with pytest.raises(CatalogError, match=r"no usable product \(72 rows rejected: 72 unreadable"):
+        load_catalog(folder)

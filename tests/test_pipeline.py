@@ -37,6 +37,7 @@ def graph_run(kaggle_slice: Path, tmp_path_factory: pytest.TempPathFactory):
                 methods=METHODS,
                 epochs=3,
                 splits={"train_fraction": 0.4},
+                report={"champion_auc_floor": 0.5},
             )
             outcome = materialize_graph(options, instance)
             assert outcome.embeddings["image_embeddings"]["computed"] == 72
@@ -184,3 +185,32 @@ def test_labeling_queue_holds_only_none_predictions_most_uncertain_first(graph_r
     ]
     assert not set(queue["product_id"]) & set(trained["product_id"])
     assert (home.reports / "labeling_queue.csv").is_file()
+
+
+def test_checks_pass_and_a_champion_below_the_floor_blocks_the_queue(graph_run):
+    home, instance, _ = graph_run
+    for asset, check in (
+        ("raw_products", "rejected_share_below_limit"),
+        ("text_embeddings", "vectors_complete_finite_and_of_expected_width"),
+        ("image_embeddings", "vectors_complete_finite_and_of_expected_width"),
+        ("label_sets", "classes_disjoint_and_holdout_never_labelled"),
+        ("evaluation_report", "champion_weighted_auc_above_floor"),
+    ):
+        record = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [dg.AssetCheckKey(dg.AssetKey(asset), check)]
+        )[dg.AssetCheckKey(dg.AssetKey(asset), check)]
+        assert record.evaluation.passed, (asset, check)
+    before = Store(home.duckdb_path).query("SELECT count(*) AS n FROM labeling_queue")["n"][0]
+    result = dg.materialize(
+        definitions.ASSETS,
+        selection=["evaluation_report", "labeling_queue"],
+        instance=instance,
+        resources=definitions.RESOURCES,
+        raise_on_error=False,
+        run_config={"ops": {"evaluation_report": {"config": {"champion_auc_floor": 0.9999}}}},
+    )
+    checks = result.get_asset_check_evaluations()
+    assert [c.passed for c in checks] == [False]
+    assert not result.asset_materializations_for_node("labeling_queue")
+    after = Store(home.duckdb_path).query("SELECT count(*) AS n FROM labeling_queue")["n"][0]
+    assert after == before

@@ -14,9 +14,18 @@ class CatalogConfig(dg.Config):
     )
     sample_fraction: float = Field(1.0, description="Stratified share of the catalogue to keep")
     sample_seed: int = 0
+    max_rejected_share: float = Field(0.05, description="Warn above this share of rejected rows")
 
 
-@dg.asset(group_name="catalog", kinds={"duckdb"}, pool=DUCKDB_POOL)
+REJECTED_CHECK = "rejected_share_below_limit"
+
+
+@dg.asset(
+    group_name="catalog",
+    kinds={"duckdb"},
+    pool=DUCKDB_POOL,
+    check_specs=[dg.AssetCheckSpec(REJECTED_CHECK, asset="raw_products")],
+)
 def raw_products(
     context: dg.AssetExecutionContext, config: CatalogConfig, store: StoreResource
 ) -> dg.MaterializeResult:
@@ -29,7 +38,15 @@ def raw_products(
         f"{len(catalog.products)} products from {catalog.path} ({catalog.layout}), "
         f"{len(catalog.rejected)} rejected, {new_images} new images stored"
     )
+    share = len(catalog.rejected) / (len(catalog.rejected) + len(catalog.products))
+    check = dg.AssetCheckResult(
+        check_name=REJECTED_CHECK,
+        passed=share <= config.max_rejected_share,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"rejected_share": share, "limit": config.max_rejected_share},
+    )
     return dg.MaterializeResult(
+        check_results=[check],
         metadata={
             "catalogue": str(catalog.path),
             "layout": catalog.layout,
@@ -43,5 +60,5 @@ def raw_products(
                 else "none"
             ),
             "new_images": new_images,
-        }
+        },
     )

@@ -8,6 +8,8 @@ from embaug_core.embeddings import CacheReport, fill_cache, product_texts
 from embaug_pipeline.assets.catalog import raw_products
 from embaug_pipeline.resources import DUCKDB_POOL, EncodersResource, StoreResource
 
+VECTORS_CHECK = "vectors_complete_finite_and_of_expected_width"
+
 
 def _progress_logger(context: dg.AssetExecutionContext):
     def log(done: int, total: int, seconds: float) -> None:
@@ -16,7 +18,21 @@ def _progress_logger(context: dg.AssetExecutionContext):
     return log
 
 
-def _result(context: dg.AssetExecutionContext, report: CacheReport) -> dg.MaterializeResult:
+def _health_check(db, encoder, hashes: list[str], asset: str) -> dg.AssetCheckResult:
+    """Every product's vector is cached, finite and of the encoder's width."""
+    health = db.embedding_health(encoder.identity, hashes, encoder.dim)
+    bad = health["missing"] + health["wrong_width"] + health["non_finite"]
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=VECTORS_CHECK,
+        passed=bad == 0,
+        metadata={**health, "expected_width": encoder.dim},
+    )
+
+
+def _result(
+    context: dg.AssetExecutionContext, report: CacheReport, check: dg.AssetCheckResult
+) -> dg.MaterializeResult:
     context.log.info(
         f"{report.encoder}: {report.requested} wanted, {report.cached} from cache, "
         f"{report.computed} computed in {report.seconds:.1f} s ({report.rate:.1f}/s)"
@@ -29,37 +45,47 @@ def _result(context: dg.AssetExecutionContext, report: CacheReport) -> dg.Materi
             "computed": report.computed,
             "seconds": round(report.seconds, 2),
             "items_per_second": round(report.rate, 1),
-        }
+        },
+        check_results=[check],
     )
 
 
 @dg.asset(
-    group_name="embeddings", deps=[raw_products], kinds={"pytorch", "duckdb"}, pool=DUCKDB_POOL
+    group_name="embeddings",
+    deps=[raw_products],
+    kinds={"pytorch", "duckdb"},
+    pool=DUCKDB_POOL,
+    check_specs=[dg.AssetCheckSpec(VECTORS_CHECK, asset="text_embeddings")],
 )
 def text_embeddings(
     context: dg.AssetExecutionContext, store: StoreResource, encoders: EncodersResource
 ) -> dg.MaterializeResult:
     """Every distinct title and description, embedded once per text encoder."""
-    texts = product_texts(store.get().products())
+    db, encoder = store.get(), encoders.text()
+    texts = product_texts(db.products())
     report = fill_cache(
-        store.get(),
-        encoders.text(),
+        db,
+        encoder,
         texts,
         list(texts),
         progress=sys.stderr.isatty(),
         on_chunk=_progress_logger(context),
     )
-    return _result(context, report)
+    return _result(context, report, _health_check(db, encoder, list(texts), "text_embeddings"))
 
 
 @dg.asset(
-    group_name="embeddings", deps=[raw_products], kinds={"pytorch", "duckdb"}, pool=DUCKDB_POOL
+    group_name="embeddings",
+    deps=[raw_products],
+    kinds={"pytorch", "duckdb"},
+    pool=DUCKDB_POOL,
+    check_specs=[dg.AssetCheckSpec(VECTORS_CHECK, asset="image_embeddings")],
 )
 def image_embeddings(
     context: dg.AssetExecutionContext, store: StoreResource, encoders: EncodersResource
 ) -> dg.MaterializeResult:
     """Every distinct product image, embedded once per image encoder."""
-    db = store.get()
+    db, encoder = store.get(), encoders.image()
     hashes = db.products()["image_sha256"].unique().tolist()
 
     def load(chunk: list[str]) -> list[bytes]:
@@ -67,11 +93,6 @@ def image_embeddings(
         return [images[h] for h in chunk]
 
     report = fill_cache(
-        db,
-        encoders.image(),
-        load,
-        hashes,
-        progress=sys.stderr.isatty(),
-        on_chunk=_progress_logger(context),
+        db, encoder, load, hashes, progress=sys.stderr.isatty(), on_chunk=_progress_logger(context)
     )
-    return _result(context, report)
+    return _result(context, report, _health_check(db, encoder, hashes, "image_embeddings"))

@@ -4,7 +4,7 @@ import dagster as dg
 from pydantic import Field
 
 from embaug_core.embeddings import product_vectors
-from embaug_core.label_sets import build_label_sets, label_quality
+from embaug_core.label_sets import build_label_sets, label_quality, label_set_problems
 from embaug_core.splits import split_fingerprint
 from embaug_pipeline.assets.embeddings import image_embeddings, text_embeddings
 from embaug_pipeline.assets.splits import trial_splits
@@ -19,9 +19,13 @@ class LabelSettings(dg.Config):
     seed: int = Field(0, description="Seed of the pool sample used for label propagation")
 
 
+LABELS_CHECK = "classes_disjoint_and_holdout_never_labelled"
+
+
 @dg.asset(
     group_name="experiment",
     partitions_def=trial_partitions,
+    check_specs=[dg.AssetCheckSpec(LABELS_CHECK, asset="label_sets")],
     deps=[trial_splits, text_embeddings, image_embeddings],
     kinds={"faiss", "duckdb"},
     pool=DUCKDB_POOL,
@@ -41,7 +45,12 @@ def label_sets(
     quality = label_quality(sets.table, split)
     overall = quality[quality["label"] == "ALL"].set_index("source")
     context.log.info(f"{sets.augmented.n_steps} steps in {sets.seconds:.1f} s\n{overall}")
+    problems = label_set_problems(sets.table, split)
+    check = dg.AssetCheckResult(
+        check_name=LABELS_CHECK, passed=not any(problems.values()), metadata=problems
+    )
     return dg.MaterializeResult(
+        check_results=[check],
         metadata={
             "steps": sets.augmented.n_steps,
             "augmentation_seconds": round(sets.seconds, 2),
@@ -59,5 +68,5 @@ def label_sets(
                 .head(20)
                 .to_markdown(index=False, floatfmt=".3f")
             ),
-        }
+        },
     )

@@ -58,11 +58,18 @@ class ReportSettings(dg.Config):
         description="Methods whose per-epoch accuracies are drawn (the paper's Fig. 5)",
     )
     mlflow_ui: str = Field("http://127.0.0.1:5000", description="Base URL of runs' links")
+    champion_auc_floor: float = Field(
+        0.9, description="Below this mean weighted AUC the champion blocks the labeling queue"
+    )
+
+
+CHAMPION_CHECK = "champion_weighted_auc_above_floor"
 
 
 @dg.asset(
     group_name="reporting",
     deps=[trained_models],
+    check_specs=[dg.AssetCheckSpec(CHAMPION_CHECK, asset="evaluation_report", blocking=True)],
     kinds={"duckdb", "html", "mlflow"},
     pool=DUCKDB_POOL,
 )
@@ -115,14 +122,25 @@ def evaluation_report(
         }
     )
     context.log.info(f"champion: {champion}\n{report.comparison.to_markdown()}")
+    auc = runs[(runs["method"] == champion) & (runs["metric"] == "weighted_auc")]["value"].mean()
+    check = dg.AssetCheckResult(
+        check_name=CHAMPION_CHECK,
+        passed=bool(auc >= config.champion_auc_floor),
+        metadata={
+            "champion": champion,
+            "mean_weighted_auc": float(auc),
+            "floor": config.champion_auc_floor,
+        },
+    )
     return dg.MaterializeResult(
+        check_results=[check],
         metadata={
             "comparison": dg.MetadataValue.md(report.comparison.to_markdown()),
             "paired_with_control": dg.MetadataValue.md(report.paired.to_markdown()),
             "champion": champion,
             "report": dg.MetadataValue.path(str(path)),
             "runs": runs["run_id"].nunique(),
-        }
+        },
     )
 
 
