@@ -126,7 +126,11 @@ def _report(args: argparse.Namespace) -> int:
     from embaug_core.report import comparison_table
     from embaug_core.store import Store
 
-    results = Store(Home.from_env().duckdb_path).query("SELECT * FROM results")
+    store = Store(Home.from_env().duckdb_path)
+    results = store.query("SELECT * FROM results") if store.path.exists() else None
+    if results is None or results.empty:
+        print(f"embaug: no results in {store.path} yet; run `embaug demo` first", file=sys.stderr)
+        return 1
     print(comparison_table(results).to_markdown())
     return 0
 
