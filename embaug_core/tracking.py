@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 import torch
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 
 from embaug_core.experiment import MethodResult, TrialData, run_method
 from embaug_core.figures import epochs_figure, roc_figure, threshold_figure
@@ -64,25 +67,37 @@ def load_classifier(folder: Path) -> Classifier:
     )
 
 
+# Logged models carry an explicit signature, which is what this MLflow nag asks for.
+warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
+
+
 class ClassifierModel(mlflow.pyfunc.PythonModel):
     """pyfunc wrapper: product vectors in, a DataFrame of class probabilities out."""
 
     def load_context(self, context) -> None:
         self.classifier = load_classifier(Path(context.artifacts["classifier"]))
 
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+    def predict(self, context, model_input, params=None) -> pd.DataFrame:
         probs = self.classifier.predict_proba(np.asarray(model_input, dtype=np.float32))
         return pd.DataFrame(probs, columns=self.classifier.classes)
 
 
 def log_classifier(classifier: Classifier, name: str = "model") -> str:
-    """Log to the active run; returns the model URI."""
-    with tempfile.TemporaryDirectory() as scratch:
+    """Log to the active run as a pyfunc model from code, with its signature (a float32
+    matrix of product vectors in, one probability column per class out); returns its URI."""
+    width = int(classifier.standardizer.mean.shape[0])
+    signature = ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, width))]),
+        outputs=Schema([ColSpec(DataType.float, name) for name in classifier.classes]),
+    )
+    with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*input example was not provided.*")
         folder = save_classifier(classifier, Path(scratch) / "classifier")
         info = mlflow.pyfunc.log_model(
             name=name,
-            python_model=ClassifierModel(),
+            python_model=str(Path(__file__).with_name("mlflow_model.py")),
             artifacts={"classifier": str(folder)},
+            signature=signature,
             pip_requirements=["embaug", "torch", "numpy", "pandas"],
         )
     return info.model_uri

@@ -40,6 +40,7 @@ def _demo(args: argparse.Namespace) -> int:
         f"\nembaug demo on {data} (sample {options.sample_fraction:g}, {options.epochs} epochs, "
         f"{options.trials} trials) in {time.perf_counter() - started:.0f} s\n"
     )
+    print("\n".join(outcome.embedding_lines()) + "\n")
     print(
         "Mean ± maximum deviation over trials, on each trial's validation hold-out "
         "(accuracies at threshold 0.6):\n"
