@@ -107,3 +107,12 @@ def label_set_problems(table: pd.DataFrame, split: pd.DataFrame) -> dict[str, in
             (role.loc[table.loc[table["source"] == "seed", "product_id"]] != "train").sum()
         ),
     }
+
+
+def label_quality_by_trial(labels: pd.DataFrame, splits: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """`label_quality` of every trial's label sets (column `trial`); empty without label sets."""
+    parts = [
+        label_quality(table, splits[trial]).assign(trial=trial)
+        for trial, table in labels.groupby("trial")
+    ]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

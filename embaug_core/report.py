@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from embaug_core.figures import epochs_figure, label_sets_figure, roc_figure, threshold_figure
+
 HEADLINE = (
     "weighted_auc",
     "weighted_auc_mean",
@@ -25,6 +27,22 @@ HEADLINE = (
     "none_acc",
     "equal_acc_point",
     "tradeoff_auc",
+)
+#: Run params the report lists as its settings (every distinct value across runs).
+SETTINGS = (
+    "epochs",
+    "batch_size",
+    "alpha",
+    "softness",
+    "negative_mass",
+    "gamma",
+    "threshold",
+    "head",
+    "standardize",
+    "n_train",
+    "n_eval",
+    "n_eval_none",
+    "n_classes",
 )
 #: The figures that rank methods (METHODS.md section 5), compared in pairs with the control.
 PAIRED = ("tradeoff_auc", "equal_acc_point", "weighted_auc", "overall_acc", "none_acc")
@@ -178,3 +196,66 @@ accuracies at the confidence threshold in the settings.</p>{table(self.compariso
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(self.html(), encoding="utf-8")
         return path
+
+
+def report_figures(
+    runs: pd.DataFrame,
+    evaluation: dict[str, pd.DataFrame],
+    quality: pd.DataFrame,
+    threshold: float,
+    epochs_methods: list[str],
+) -> dict[str, bytes]:
+    """The papers' figures over every method and trial (titles as the report shows them)."""
+    auc = runs[runs["metric"] == "weighted_auc"].groupby("method")["value"].mean().to_dict()
+    figures = {
+        "Accuracy against the confidence threshold (Fig. 3)": threshold_figure(
+            evaluation["sweep"], threshold
+        ),
+        "Weighted ROC with the none category (Fig. 4)": roc_figure(evaluation["roc"], auc),
+    }
+    history = evaluation.get("history", pd.DataFrame())
+    if not history.empty and history["method"].isin(epochs_methods).any():
+        chosen = history[history["method"].isin(epochs_methods)]
+        figures["Accuracy per epoch (Fig. 5)"] = epochs_figure(chosen, threshold)
+    if not quality.empty:
+        knn = quality[(quality["source"] == "knn_aug") & (quality["label"] != "ALL")]
+        means = knn.groupby("label")[["labels", "precision"]].mean().reset_index()
+        figures["Similarity-augmented labels per class"] = label_sets_figure(means)
+    return figures
+
+
+def run_links(runs: pd.DataFrame, registered: pd.DataFrame, base_url: str) -> pd.DataFrame:
+    """One row per run: trial, method, link to it in the MLflow UI, registered version."""
+    listing = runs[["trial", "method", "run_id"]].drop_duplicates().sort_values(["method", "trial"])
+    listing["url"] = [f"{base_url}/runs/{run_id}" for run_id in listing["run_id"]]
+    versions = registered.set_index("run_id")["version"]
+    listing["registered_version"] = listing["run_id"].map(versions).astype("Int64")
+    return listing
+
+
+def build_report(
+    runs: pd.DataFrame,
+    evaluation: dict[str, pd.DataFrame],
+    params: pd.DataFrame,
+    quality: pd.DataFrame,
+    links: pd.DataFrame,
+    champion: str,
+    context: dict[str, object],
+    epochs_methods: list[str],
+) -> Report:
+    """The whole report from the runs' results, evaluation tables and params."""
+    threshold = float(params["threshold"].iloc[0])
+    settings = {
+        **context,
+        "trials": runs["trial"].nunique(),
+        **{k: ", ".join(sorted(params[k].astype(str).unique())) for k in SETTINGS if k in params},
+    }
+    return Report(
+        comparison=comparison_table(runs),
+        paired=paired_table(paired_differences(runs)),
+        per_class=per_class_table(evaluation["per_class"]),
+        settings=settings,
+        runs=links,
+        champion=champion,
+        figures=report_figures(runs, evaluation, quality, threshold, epochs_methods),
+    )

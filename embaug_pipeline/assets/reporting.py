@@ -3,21 +3,13 @@ champion in MLflow's model registry."""
 
 import dagster as dg
 import mlflow
-import pandas as pd
 from pydantic import Field
 
 from embaug_core.embeddings import product_vectors
-from embaug_core.figures import epochs_figure, label_sets_figure, roc_figure, threshold_figure
 from embaug_core.home import Home
-from embaug_core.label_sets import label_quality
+from embaug_core.label_sets import label_quality_by_trial
 from embaug_core.queue import labeling_queue as labeling_queue_table
-from embaug_core.report import (
-    Report,
-    comparison_table,
-    paired_differences,
-    paired_table,
-    per_class_table,
-)
+from embaug_core.report import build_report, paired_differences, run_links
 from embaug_core.tracking import (
     CHAMPION,
     MODEL_NAME,
@@ -34,22 +26,6 @@ from embaug_core.tracking import (
 )
 from embaug_pipeline.assets.training import trained_models
 from embaug_pipeline.resources import DUCKDB_POOL, EncodersResource, MlflowResource, StoreResource
-
-SETTINGS = (
-    "epochs",
-    "batch_size",
-    "alpha",
-    "softness",
-    "negative_mass",
-    "gamma",
-    "threshold",
-    "head",
-    "standardize",
-    "n_train",
-    "n_eval",
-    "n_eval_none",
-    "n_classes",
-)
 
 
 class ReportSettings(dg.Config):
@@ -86,31 +62,20 @@ def evaluation_report(
         raise dg.Failure(
             "no finished MLflow runs on the current splits: materialise trained_models"
         )
-    evaluation = collect_evaluation(runs, tracking.uri())
-    params = run_params(runs["run_id"].unique().tolist(), tracking.uri())
-    threshold = float(params["threshold"].iloc[0])
-    quality = _label_quality(db)
+    labels = db.label_tables()
+    quality = label_quality_by_trial(labels, {t: db.split(t) for t in labels["trial"].unique()})
     champion = champion_method(runs)
     registered = register_methods(runs, tracking.uri(), champion)
-    report = Report(
-        comparison=comparison_table(runs),
-        paired=paired_table(paired_differences(runs)),
-        per_class=per_class_table(evaluation["per_class"]),
-        settings={
-            "experiment": tracking.experiment,
-            "tracking": tracking.uri(),
-            "trials": runs["trial"].nunique(),
-            **{
-                k: ", ".join(sorted(params[k].astype(str).unique()))
-                for k in SETTINGS
-                if k in params
-            },
-        },
-        runs=_links(
-            runs, registered, f"{config.mlflow_ui}/#/experiments/{tracking.experiment_id()}"
-        ),
-        champion=champion,
-        figures=_figures(runs, evaluation, quality, threshold, config.epochs_methods),
+    evaluation = collect_evaluation(runs, tracking.uri())
+    report = build_report(
+        runs,
+        evaluation,
+        run_params(runs["run_id"].unique().tolist(), tracking.uri()),
+        quality,
+        run_links(runs, registered, f"{config.mlflow_ui}/#/experiments/{tracking.experiment_id()}"),
+        champion,
+        {"experiment": tracking.experiment, "tracking": tracking.uri()},
+        config.epochs_methods,
     )
     path = report.write(Home.from_env().create().reports / "report.html")
     db.replace_tables(
@@ -121,7 +86,6 @@ def evaluation_report(
             "label_quality": quality,
         }
     )
-    context.log.info(f"champion: {champion}\n{report.comparison.to_markdown()}")
     auc = runs[(runs["method"] == champion) & (runs["metric"] == "weighted_auc")]["value"].mean()
     check = dg.AssetCheckResult(
         check_name=CHAMPION_CHECK,
@@ -142,43 +106,6 @@ def evaluation_report(
             "runs": runs["run_id"].nunique(),
         },
     )
-
-
-def _label_quality(db) -> pd.DataFrame:
-    """Label-set quality per trial, source and class (empty when no label sets are stored)."""
-    labels = db.label_tables()
-    parts = [
-        label_quality(table, db.split(trial)).assign(trial=trial)
-        for trial, table in labels.groupby("trial")
-    ]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-
-
-def _figures(runs, evaluation, quality, threshold, epochs_methods) -> dict[str, bytes]:
-    auc = runs[runs["metric"] == "weighted_auc"].groupby("method")["value"].mean().to_dict()
-    figures = {
-        "Accuracy against the confidence threshold (Fig. 3)": threshold_figure(
-            evaluation["sweep"], threshold
-        ),
-        "Weighted ROC with the none category (Fig. 4)": roc_figure(evaluation["roc"], auc),
-    }
-    history = evaluation.get("history", pd.DataFrame())
-    if not history.empty and history["method"].isin(epochs_methods).any():
-        chosen = history[history["method"].isin(epochs_methods)]
-        figures["Accuracy per epoch (Fig. 5)"] = epochs_figure(chosen, threshold)
-    if not quality.empty:
-        knn = quality[(quality["source"] == "knn_aug") & (quality["label"] != "ALL")]
-        means = knn.groupby("label")[["labels", "precision"]].mean().reset_index()
-        figures["Similarity-augmented labels per class"] = label_sets_figure(means)
-    return figures
-
-
-def _links(runs: pd.DataFrame, registered: pd.DataFrame, base: str) -> pd.DataFrame:
-    listing = runs[["trial", "method", "run_id"]].drop_duplicates().sort_values(["method", "trial"])
-    listing["url"] = [f"{base}/runs/{run_id}" for run_id in listing["run_id"]]
-    versions = registered.set_index("run_id")["version"]
-    listing["registered_version"] = listing["run_id"].map(versions).astype("Int64")
-    return listing
 
 
 class QueueSettings(dg.Config):
