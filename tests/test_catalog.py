@@ -178,3 +178,23 @@ def test_a_catalogue_where_every_row_is_bad_is_one_clear_error(kaggle_slice: Pat
         image.write_bytes(b"")
     with pytest.raises(CatalogError, match=r"no usable product \(72 rows rejected: 72 unreadable"):
         load_catalog(folder)
+
+
+def test_bom_one_product_classes_and_empty_descriptions_load(kaggle_slice: Path, tmp_path: Path):
+    folder = tmp_path / "bom"
+    shutil.copytree(kaggle_slice, folder)
+    styles = (folder / "styles.csv").read_text()
+    lines = styles.splitlines()
+    lone = lines[1].split(",")
+    lone[0], lone[4] = "77777777", "Lone Class"
+    shutil.copy(
+        folder / "images" / f"{lines[1].split(',')[0]}.jpg", folder / "images" / "77777777.jpg"
+    )
+    (folder / "styles.csv").write_bytes(
+        ("\ufeff" + "\n".join([*lines, ",".join(lone)]) + "\n").encode()
+    )
+    (folder / "styles.jsonl.gz").unlink()
+    catalog = load_catalog(folder)
+    assert len(catalog.products) == 73 and catalog.rejected.empty
+    assert (catalog.products["description"] == "").all()
+    assert (catalog.products["category"] == "Lone Class").sum() == 1
