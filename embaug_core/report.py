@@ -250,12 +250,31 @@ def build_report(
         "trials": runs["trial"].nunique(),
         **{k: ", ".join(sorted(params[k].astype(str).unique())) for k in SETTINGS if k in params},
     }
+    differences = paired_differences(runs)
     return Report(
         comparison=comparison_table(runs),
-        paired=paired_table(paired_differences(runs)),
+        paired=paired_table(differences),
         per_class=per_class_table(evaluation["per_class"]),
         settings=settings,
         runs=links,
         champion=champion,
         figures=report_figures(runs, evaluation, quality, threshold, epochs_methods),
+        notes=champion_notes(differences, champion),
     )
+
+
+def champion_notes(differences: pd.DataFrame, champion: str) -> list[str]:
+    """Say whether the champion's lead over the control is larger than the trials' noise."""
+    if differences.empty or champion not in set(differences["method"]):
+        return []
+    notes = []
+    for row in differences[differences["method"] == champion].itertuples():
+        if row.metric not in ("weighted_auc", "tradeoff_auc"):
+            continue
+        clear = row.ci_low > 0 or row.ci_high < 0
+        notes.append(
+            f"{champion} minus control, {row.metric}: {row.mean_diff:+.4f} "
+            f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}], won {row.wins}/{row.trials} trials; "
+            + ("the 95% interval excludes zero." if clear else "within the trials' noise.")
+        )
+    return notes

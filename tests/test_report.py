@@ -100,3 +100,17 @@ def test_labeling_queue_by_hand():
     assert list(queue["product_id"]) == ["c", "b", "d"]  # "a" is confidently "x"
     assert list(queue.loc[0, ["guess_1", "guess_2", "guess_3"]]) == ["y", "x", "z"]
     assert queue.loc[0, "uncertainty"] == pytest.approx(0.8)
+
+
+def test_champion_notes_say_when_the_lead_is_noise():
+    from embaug_core.report import champion_notes
+
+    differences = paired_differences(results(), metrics=("tradeoff_auc",))
+    [noisy] = champion_notes(differences, "e_mixup")
+    assert "+0.0200 [-0.0048, +0.0448], won 3/3 trials; within the trials' noise." in noisy
+    steady = results().assign(
+        value=lambda r: r["value"] + np.where(r["method"] == "logreg", 0.1, 0)
+    )
+    [clear] = champion_notes(paired_differences(steady, metrics=("tradeoff_auc",)), "logreg")
+    assert clear.endswith("the 95% interval excludes zero.")
+    assert champion_notes(differences, "control") == []
