@@ -12,8 +12,6 @@ import pandas as pd
 from embaug_core.embeddings import ProductVectors
 from embaug_core.labels import AugmentedLabels, augment_labels, propagate_labels
 
-SOURCES = ("seed", "knn_aug", "label_prop")
-
 
 @dataclass(frozen=True)
 class LabelSets:

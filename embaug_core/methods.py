@@ -21,6 +21,12 @@ class Method:
     trainer: str = "mlp"
     labels: str = "seeds"
 
+    def __post_init__(self) -> None:
+        if self.trainer not in TRAINERS or self.labels not in LABELS:
+            raise ValueError(
+                f"{self.name}: trainer must be one of {TRAINERS} and labels one of {LABELS}"
+            )
+
 
 METHODS: dict[str, Method] = {
     m.name: m

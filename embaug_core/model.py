@@ -72,6 +72,10 @@ class Classifier:
     head_kind: str = "mlp"
     output: str = "sigmoid"
 
+    def __post_init__(self) -> None:
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
+
     @torch.inference_mode()
     def predict_proba(self, x: np.ndarray, batch_size: int = 8192) -> np.ndarray:
         """Class probabilities (n, C) for raw (unstandardised) vectors."""

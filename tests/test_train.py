@@ -100,3 +100,14 @@ def test_bad_training_input_is_refused():
         )
     with pytest.raises(ValueError, match="at least one training row"):
         fit_logreg(np.zeros((3, 2), np.float32), np.zeros(3, int), ["a", "b"])
+
+
+def test_methods_registry_refuses_unknown_trainers_and_labels():
+    from embaug_core.methods import METHODS, Method, get_method
+
+    assert get_method("knn_aug__soft_e_stitchup").labels == "knn_aug"
+    assert len(METHODS) == 10
+    with pytest.raises(ValueError, match="trainer must be one of"):
+        Method("svm", trainer="svm")
+    with pytest.raises(ValueError, match="choose one of control"):
+        get_method("cutmix")
