@@ -145,6 +145,8 @@ class Report:
     comparison: pd.DataFrame
     paired: pd.DataFrame
     per_class: pd.DataFrame
+    #: The long table behind `paired` (one row per method and metric), for storing.
+    differences: pd.DataFrame
     settings: dict[str, object]
     runs: pd.DataFrame
     champion: str = ""
@@ -254,6 +256,7 @@ def build_report(
     return Report(
         comparison=comparison_table(runs),
         paired=paired_table(differences),
+        differences=differences,
         per_class=per_class_table(evaluation["per_class"]),
         settings=settings,
         runs=links,

@@ -80,6 +80,7 @@ def test_report_page_embeds_tables_figures_and_links(tmp_path):
     report = Report(
         comparison=comparison_table(results()),
         paired=paired_table(paired_differences(results())),
+        differences=paired_differences(results()),
         per_class=per_class_table(per_class),
         settings={"epochs": 48},
         runs=runs,

@@ -9,7 +9,7 @@ from embaug_core.embeddings import product_vectors
 from embaug_core.home import Home
 from embaug_core.label_sets import label_quality_by_trial
 from embaug_core.queue import labeling_queue as labeling_queue_table
-from embaug_core.report import build_report, paired_differences, run_links
+from embaug_core.report import build_report, run_links
 from embaug_core.tracking import (
     CHAMPION,
     MODEL_NAME,
@@ -81,7 +81,7 @@ def evaluation_report(
     db.replace_tables(
         {
             "results": runs[["trial", "method", "metric", "value", "run_id"]],
-            "paired_differences": paired_differences(runs),
+            "paired_differences": report.differences,
             "per_class_results": evaluation["per_class"],
             "label_quality": quality,
         }
