@@ -7,6 +7,7 @@ augmentation) and the validation hold-out H every method of the trial is scored 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,15 @@ class SplitConfig:
             value = getattr(self, name)
             if not 0 <= value < 1 or (name == "train_fraction" and value == 0):
                 raise ValueError(f"{name} must be in [0, 1) (train_fraction > 0), got {value}")
+
+
+def trial_names(count: int | None = None) -> list[str]:
+    """`trial_0` .. `trial_{count-1}`; `count` defaults to EMBAUG_TRIALS, else 5 (METHODS.md
+    asks for 10 before a report recommends a method)."""
+    count = int(os.environ.get("EMBAUG_TRIALS", "5")) if count is None else count
+    if count < 1:
+        raise ValueError(f"the number of trials (EMBAUG_TRIALS) must be at least 1, got {count}")
+    return [f"trial_{i}" for i in range(count)]
 
 
 def trial_seed(trial: str, base_seed: int = 0) -> int:

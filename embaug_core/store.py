@@ -1,12 +1,17 @@
 """The DuckDB store: products, images, the embedding cache, trial splits and results.
 
 DuckDB allows one writing process per file, so every write is a short transaction on a
-connection opened for it, and readers open the file read-only. Vectors are written in bulk
-through Arrow and read back as float32 numpy.
+connection opened for it, and readers open the file read-only. A process that finds the file
+locked by another waits for it (DuckDB has no busy timeout of its own, unlike SQLite), up to
+`lock_timeout` seconds, then fails naming the holder. Vectors are written in bulk through Arrow
+and read back as float32 numpy.
 """
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +23,8 @@ import pyarrow as pa
 
 from embaug_core.catalog import PRODUCT_COLUMNS, REJECTED_COLUMNS
 from embaug_core.splits import split_fingerprint
+
+logger = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS products (
@@ -47,11 +54,36 @@ REPORT_TABLES = (
 )
 
 
+class StoreBusyError(TimeoutError):
+    """Another process held the DuckDB file for longer than the store waits."""
+
+
 class Store:
     """A DuckDB file holding everything embaug computes that is not a model."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, lock_timeout: float = 600.0):
         self.path = Path(path).expanduser().resolve()
+        self.lock_timeout = lock_timeout
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """Open the file, waiting while another process holds its lock (short transactions)."""
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.02
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as error:
+                if "Could not set lock" not in str(error):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    raise StoreBusyError(
+                        f"{self.path}: still locked by another process after "
+                        f"{self.lock_timeout:.0f} s ({error})"
+                    ) from error
+                if delay == 0.02:
+                    logger.info("%s is locked by another process; waiting", self.path.name)
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 1.0)
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -59,7 +91,7 @@ class Store:
         if read_only and not self.path.exists():
             raise FileNotFoundError(f"{self.path}: no store yet; materialise raw_products first")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = duckdb.connect(str(self.path), read_only=read_only)
+        connection = self._open(read_only)
         try:
             if read_only:
                 yield connection

@@ -12,6 +12,9 @@ import time
 from pathlib import Path
 
 from embaug_core.home import Home
+from embaug_core.splits import trial_names
+
+TRIALS = trial_names()
 
 WORKSPACE = Path(__file__).resolve().parent.parent / "workspace.yaml"
 
@@ -151,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--full", action="store_true", help="the whole catalogue (sample fraction 1)")
     demo.add_argument("--paper", action="store_true", help="the paper's 576 epochs")
     demo.add_argument("--epochs", type=int, default=48)
-    demo.add_argument("--trials", type=int, default=5, choices=range(1, 6))
+    demo.add_argument("--trials", type=int, default=len(TRIALS), choices=range(1, len(TRIALS) + 1))
     demo.add_argument("--methods", default="all", help="comma-separated method names, or all")
     demo.set_defaults(handler=_demo)
     grid = commands.add_parser(
@@ -160,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--alphas", default="0.1,0.2,0.3,0.4,0.5")
     grid.add_argument("--methods", default="e_mixup,e_stitchup,soft_e_mixup,soft_e_stitchup")
     grid.add_argument("--epochs", type=int, default=48)
-    grid.add_argument("--trials", type=int, default=5, choices=range(1, 6))
+    grid.add_argument("--trials", type=int, default=len(TRIALS), choices=range(1, len(TRIALS) + 1))
     grid.set_defaults(handler=_alpha_grid)
     ui = commands.add_parser("ui", help="Dagster and MLflow UIs on the state under EMBAUG_HOME")
     ui.add_argument("--host", default="127.0.0.1")

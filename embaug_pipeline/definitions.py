@@ -1,4 +1,5 @@
-"""The code location: assets and resources. Nothing heavy is imported or loaded here."""
+"""The code location: assets, resources, the retraining schedule and sensors. Nothing heavy
+is imported or loaded here."""
 
 import dagster as dg
 
@@ -8,6 +9,12 @@ from embaug_pipeline.assets.labels import label_sets
 from embaug_pipeline.assets.reporting import evaluation_report, labeling_queue
 from embaug_pipeline.assets.splits import trial_splits
 from embaug_pipeline.assets.training import alpha_search, trained_models
+from embaug_pipeline.automation import (
+    catalogue_changed,
+    catalogue_refresh,
+    retrain_downstream,
+    weekly_retraining,
+)
 from embaug_pipeline.resources import EncodersResource, MlflowResource, StoreResource
 
 ASSETS = [
@@ -23,4 +30,10 @@ ASSETS = [
 ]
 RESOURCES = {"store": StoreResource(), "encoders": EncodersResource(), "tracking": MlflowResource()}
 
-defs = dg.Definitions(assets=ASSETS, resources=RESOURCES)
+defs = dg.Definitions(
+    assets=ASSETS,
+    resources=RESOURCES,
+    jobs=[catalogue_refresh],
+    schedules=[weekly_retraining],
+    sensors=[catalogue_changed, retrain_downstream],
+)

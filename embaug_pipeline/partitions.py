@@ -1,10 +1,12 @@
-"""Partition keys are plain words: `trial_0` and method names (no `, | [ ]`)."""
+"""Partition keys are plain words: `trial_0` and method names (no `, | [ ]`). The number of
+trials (EMBAUG_TRIALS, default 5) is read when the definitions load."""
 
 import dagster as dg
 
 from embaug_core.methods import METHODS
+from embaug_core.splits import trial_names
 
-TRIALS = [f"trial_{i}" for i in range(5)]
+TRIALS = trial_names()
 
 trial_partitions = dg.StaticPartitionsDefinition(TRIALS)
 method_partitions = dg.StaticPartitionsDefinition(list(METHODS))

@@ -6,6 +6,7 @@ import os
 
 import dagster as dg
 import mlflow
+from filelock import FileLock
 
 from embaug_core.encoders import ImageEncoder, TextEncoder
 from embaug_core.home import Home
@@ -58,10 +59,15 @@ class MlflowResource(dg.ConfigurableResource):
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
     def experiment_id(self) -> str:
-        """The experiment's id, created with its artifacts under EMBAUG_HOME if new."""
-        mlflow.set_tracking_uri(self.uri())
-        found = mlflow.get_experiment_by_name(self.experiment)
-        if found:
-            return found.experiment_id
+        """The experiment's id, created with its artifacts under EMBAUG_HOME if new.
+
+        Parallel runs meet here first: a file lock makes one of them create the SQLite tables
+        and the experiment while the others wait, instead of racing to create them twice.
+        """
         home = Home.from_env().create()
-        return mlflow.create_experiment(self.experiment, home.mlflow_artifacts.as_uri())
+        mlflow.set_tracking_uri(self.uri())
+        with FileLock(home.root / "mlflow.lock", timeout=300):
+            found = mlflow.get_experiment_by_name(self.experiment)
+            if found:
+                return found.experiment_id
+            return mlflow.create_experiment(self.experiment, home.mlflow_artifacts.as_uri())

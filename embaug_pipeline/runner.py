@@ -52,12 +52,27 @@ class GraphOutcome:
         ]
 
 
+INSTANCE_YAML = """\
+# Written by embaug (edit freely; it is not overwritten).
+concurrency:
+  pools:
+    default_limit: 1  # the pool embaug_duckdb: one DuckDB writer at a time, across runs
+  runs:
+    max_concurrent_runs: {runs}  # training runs side by side: the cores, at least 2
+telemetry:
+  enabled: false
+"""
+
+
 def prepare_home() -> Home:
-    """Create EMBAUG_HOME and point Dagster at its instance folder."""
+    """Create EMBAUG_HOME and point Dagster at its instance folder, whose dagster.yaml (written
+    once) limits DuckDB writers to one at a time and runs to the number of cores."""
     home = Home.from_env().create()
     os.environ["EMBAUG_HOME"] = str(home.root)
     os.environ["DAGSTER_HOME"] = str(home.dagster_home)
-    (home.dagster_home / "dagster.yaml").touch()
+    instance_yaml = home.dagster_home / "dagster.yaml"
+    if not instance_yaml.exists() or not instance_yaml.read_text().strip():
+        instance_yaml.write_text(INSTANCE_YAML.format(runs=max(2, os.cpu_count() or 1)))
     return home
 
 

@@ -4,6 +4,7 @@ import dagster as dg
 from pydantic import Field
 
 from embaug_core.catalog import load_catalog, locate_catalog
+from embaug_core.fingerprint import content_sha256
 from embaug_pipeline.resources import DUCKDB_POOL, StoreResource
 
 
@@ -29,10 +30,14 @@ REJECTED_CHECK = "rejected_share_below_limit"
 def raw_products(
     context: dg.AssetExecutionContext, config: CatalogConfig, store: StoreResource
 ) -> dg.MaterializeResult:
-    """Read and validate the catalogue; bad rows are rejected with a reason, never fatal."""
-    catalog = load_catalog(
-        locate_catalog(config.path), config.label_column, config.sample_fraction, config.sample_seed
-    )
+    """Read and validate the catalogue; bad rows are rejected with a reason, never fatal.
+
+    Its metadata keeps the settings and the content hash, which scheduled retraining and the
+    catalogue sensor reuse: they reload the same catalogue the same way.
+    """
+    path = locate_catalog(config.path)
+    fingerprint = content_sha256(path)
+    catalog = load_catalog(path, config.label_column, config.sample_fraction, config.sample_seed)
     new_images = store.get().replace_products(catalog.products, catalog.rejected, catalog.images)
     context.log.info(
         f"{len(catalog.products)} products from {catalog.path} ({catalog.layout}), "
@@ -49,6 +54,8 @@ def raw_products(
         check_results=[check],
         metadata={
             "catalogue": str(catalog.path),
+            "catalogue_sha256": fingerprint,
+            "settings": config.model_dump() | {"path": str(catalog.path)},
             "layout": catalog.layout,
             "products": len(catalog.products),
             "classes": int(catalog.products["category"].nunique()),
