@@ -81,16 +81,22 @@ def html_to_text(html: str) -> str:
 
 
 def image_problem(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> str | None:
-    """Why these bytes are not a usable image, or None when they decode fully."""
+    """Why these bytes are not a usable image, or None when they decode fully. The size is
+    checked from the header, before any pixel is decoded (decompression bombs)."""
     if not data:
         return "unreadable image: empty file"
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.width * image.height > max_pixels:
-                return (
-                    f"image too large: {image.width}x{image.height} pixels (limit {max_pixels:,})"
-                )
-            image.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit is lower
+            with Image.open(io.BytesIO(data)) as image:
+                if image.width * image.height > max_pixels:
+                    return (
+                        f"image too large: {image.width}x{image.height} pixels "
+                        f"(limit {max_pixels:,})"
+                    )
+                image.load()
+    except Image.DecompressionBombError as error:
+        return f"image too large: {error}"
     except Exception as error:  # PIL raises many types for broken files
         return f"unreadable image: {error}"
     return None

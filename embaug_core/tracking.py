@@ -262,12 +262,21 @@ def champion_method(results: pd.DataFrame, metric: str = "weighted_auc") -> str:
     return str(means.idxmax())
 
 
+def use_tracking_store(tracking_uri: str) -> None:
+    """Point this process's MLflow at `tracking_uri`, for tracking and registry alike. Some MLflow
+    calls resolve `models:/` URIs through the process-wide store even when given a client, so a
+    fresh process (a Dagster run worker) must set it before registering or loading a model."""
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+
+
 def register_methods(
     results: pd.DataFrame, tracking_uri: str, champion: str, model_name: str = MODEL_NAME
 ) -> pd.DataFrame:
     """Register each method's model (the run of its first trial) as a version of one
     registered model, aliased by method name, and give the champion's the `champion` alias.
     A run already registered is not registered again."""
+    use_tracking_store(tracking_uri)
     client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
     if not client.search_registered_models(f"name = '{model_name}'"):
         client.create_registered_model(model_name)
@@ -301,6 +310,5 @@ def champion_version(tracking_uri: str, model_name: str = MODEL_NAME):
 
 def load_registered_classifier(tracking_uri: str, model_uri: str) -> Classifier:
     """A logged classifier back as a `Classifier` (its weights load with weights_only=True)."""
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
+    use_tracking_store(tracking_uri)
     return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().classifier

@@ -102,7 +102,7 @@ def catalogue_changed(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg
 
 @dg.sensor(
     name="retrain_downstream",
-    target=list(DOWNSTREAM),
+    asset_selection=list(DOWNSTREAM),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=SENSOR_SECONDS,
     description="After a catalogue refresh: splits, label sets, every model, report, queue.",

@@ -11,6 +11,7 @@ from filelock import FileLock
 from embaug_core.encoders import ImageEncoder, TextEncoder
 from embaug_core.home import Home
 from embaug_core.store import Store
+from embaug_core.tracking import use_tracking_store
 
 #: Every asset that writes DuckDB takes a slot of this pool (size 1: one writer at a time).
 DUCKDB_POOL = "embaug_duckdb"
@@ -57,6 +58,7 @@ class MlflowResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # Progress bars of MLflow's artifact copies would flood the run logs.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        use_tracking_store(self.uri())
 
     def experiment_id(self) -> str:
         """The experiment's id, created with its artifacts under EMBAUG_HOME if new.
@@ -65,7 +67,6 @@ class MlflowResource(dg.ConfigurableResource):
         and the experiment while the others wait, instead of racing to create them twice.
         """
         home = Home.from_env().create()
-        mlflow.set_tracking_uri(self.uri())
         with FileLock(home.root / "mlflow.lock", timeout=300):
             found = mlflow.get_experiment_by_name(self.experiment)
             if found:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from embaug_pipeline.resources import StoreResource
 
 logger = logging.getLogger(__name__)
 EMBEDDING_ASSETS = ("text_embeddings", "image_embeddings")
+PID_TAG, HOST_TAG = "embaug/pid", "embaug/host"
 
 
 @dataclass
@@ -76,13 +78,43 @@ def prepare_home() -> Home:
     return home
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the in-process runs of this host whose process is gone (killed, say with
+    SIGKILL), and free the DuckDB pool slots they held: else the next run waits for them
+    forever. Returns their run ids."""
+    runs = instance.get_runs(
+        dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED],
+            tags={HOST_TAG: socket.gethostname()},
+        )
+    )
+    abandoned = [run for run in runs if not _alive(int(run.tags[PID_TAG]))]
+    for run in abandoned:
+        instance.report_run_failed(run, f"its process {run.tags[PID_TAG]} is gone")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        logger.warning("run %s was abandoned by a killed process: marked failed", run.run_id)
+    return [run.run_id for run in abandoned]
+
+
 def run_assets(
     selection: list[str],
     instance: dg.DagsterInstance,
     config: dict[str, dict] | None = None,
     partition_key: str | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """One in-process run of the selected assets, with per-asset config."""
+    """One in-process run of the selected assets, with per-asset config, tagged with this
+    process so that a later run can tell if it was killed."""
+    release_abandoned_runs(instance)
     started = time.perf_counter()
     run_config = {
         "loggers": {"console": {"config": {"log_level": "INFO"}}},
@@ -97,6 +129,7 @@ def run_assets(
         run_config=run_config,
         instance=instance,
         resources=definitions.RESOURCES,
+        tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
     )
     logger.info(
         "%s %s: %.1f s", ",".join(selection), partition_key or "", time.perf_counter() - started

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import shutil
+import struct
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -198,3 +200,67 @@ def test_bom_one_product_classes_and_empty_descriptions_load(kaggle_slice: Path,
     assert len(catalog.products) == 73 and catalog.rejected.empty
     assert (catalog.products["description"] == "").all()
     assert (catalog.products["category"] == "Lone Class").sum() == 1
+
+
+def _png_bomb(width: int, height: int) -> bytes:
+    """A valid PNG of 74 bytes whose header claims width x height (it would decode to GBs)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(bytes(1000)))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_decompression_bomb_is_rejected_by_default_before_decoding(
+    kaggle_slice: Path, tmp_path: Path
+):
+    folder = tmp_path / "bomb"
+    shutil.copytree(kaggle_slice, folder)
+    first, second = sorted((folder / "images").glob("*.jpg"))[:2]
+    first.write_bytes(_png_bomb(10_000, 10_000))  # over embaug's limit
+    second.write_bytes(_png_bomb(40_000, 40_000))  # over Pillow's own, too
+    catalog = load_catalog(folder)
+    assert len(catalog.products) == 70
+    reasons = dict(zip(catalog.rejected["product_id"], catalog.rejected["reason"], strict=True))
+    assert reasons[first.stem] == "image too large: 10000x10000 pixels (limit 40,000,000)"
+    assert reasons[second.stem].startswith("image too large: Image size (1600000000 pixels)")
+
+
+def test_a_failed_load_keeps_what_was_stored(kaggle_slice: Path, tmp_path: Path, monkeypatch):
+    import dagster as dg
+
+    from embaug_core.store import Store
+    from embaug_pipeline import definitions
+
+    monkeypatch.setenv("EMBAUG_HOME", str(tmp_path / "home"))
+    bad = tmp_path / "all_bad"
+    shutil.copytree(kaggle_slice, bad)
+    for image in (bad / "images").glob("*.jpg"):
+        image.write_bytes(b"")
+
+    def load(path: Path) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            definitions.ASSETS,
+            selection=["raw_products"],
+            resources=definitions.RESOURCES,
+            run_config={"ops": {"raw_products": {"config": {"path": str(path)}}}},
+            raise_on_error=False,
+        )
+
+    assert load(kaggle_slice).success
+    store = Store(tmp_path / "home" / "embaug.duckdb")
+    before = store.products()
+    failed = load(bad)
+    assert not failed.success
+    [failure] = [e for e in failed.all_events if e.is_step_failure]
+    assert "no usable product (72 rows rejected" in str(failure.step_failure_data.error)
+    pd.testing.assert_frame_equal(store.products(), before)
+    assert store.query("SELECT count(*) AS n FROM images")["n"][0] == 72

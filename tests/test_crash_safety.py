@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -57,3 +59,53 @@ def test_sigkill_during_embedding_then_rerun_stores_every_image_once(
     counts = store.query(count)
     assert counts["n"][0] == counts["d"][0] == len(hashes)
     assert store.products()["image_sha256"].isin(hashes).all()
+
+
+REFRESH = textwrap.dedent(
+    """
+    import sys
+    import dagster as dg
+    from embaug_pipeline.runner import EMBEDDING_ASSETS, prepare_home, run_assets
+
+    prepare_home()  # its dagster.yaml limits the DuckDB pool to one slot
+    with dg.DagsterInstance.get() as instance:
+        config = {"raw_products": {"path": sys.argv[1]}}
+        result = run_assets(["raw_products", *EMBEDDING_ASSETS], instance, config)
+        print("success", result.success, flush=True)
+    """
+)
+
+
+def test_a_killed_run_frees_its_pool_slot_and_the_rerun_completes(
+    kaggle_slice: Path, tmp_path: Path
+):
+    import dagster as dg
+
+    env = {
+        **os.environ,
+        "EMBAUG_HOME": str(tmp_path / "home"),
+        "DAGSTER_HOME": str(tmp_path / "home" / "dagster"),
+    }
+    command = [sys.executable, "-c", REFRESH, str(kaggle_slice)]
+    worker = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in worker.stderr:  # the first embedding asset is done: kill during the second
+            if " embedded in " in line:
+                first = "image" if " - image_embeddings - " in line else "text"
+                break
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert "success True" in rerun.stdout, rerun.stderr[-3000:]
+    assert re.search(rf"{first}:\S+: (\d+) wanted, \1 from cache, 0 computed", rerun.stderr)
+    with dg.DagsterInstance.from_config(str(tmp_path / "home" / "dagster")) as instance:
+        statuses = sorted(r.status.value for r in instance.get_runs())
+        assert statuses == ["FAILURE", "SUCCESS"]
+        pool = instance.event_log_storage.get_concurrency_info("embaug_duckdb")
+        assert pool.slot_count == 1 and pool.active_slot_count == 0
+    counts = Store(tmp_path / "home" / "embaug.duckdb").query(
+        "SELECT encoder, count(*) AS n, count(DISTINCT content_sha256) AS d "
+        "FROM embeddings GROUP BY encoder"
+    )
+    assert (counts["n"] == counts["d"]).all() and len(counts) == 2

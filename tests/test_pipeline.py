@@ -214,3 +214,18 @@ def test_checks_pass_and_a_champion_below_the_floor_blocks_the_queue(graph_run):
     assert not result.asset_materializations_for_node("labeling_queue")
     after = Store(home.duckdb_path).query("SELECT count(*) AS n FROM labeling_queue")["n"][0]
     assert after == before
+
+
+def test_the_report_does_not_depend_on_the_process_wide_mlflow_store(graph_run, tmp_path):
+    """A run worker starts with MLflow's default store; registering models must still work."""
+    _, instance, _ = graph_run
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    result = dg.materialize(
+        definitions.ASSETS,
+        selection=["evaluation_report"],
+        instance=instance,
+        resources=definitions.RESOURCES,
+        run_config={"ops": {"evaluation_report": {"config": {"champion_auc_floor": 0.5}}}},
+    )
+    assert result.success
