@@ -5,9 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.embaug-installed
+BENCH_STAMP := $(VENV)/.embaug-bench-installed
 ARGS ?=
 
-.PHONY: install demo test lint ui report clean
+.PHONY: install demo test lint ui report clean bench
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +16,11 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The benchmarks need two extra packages (sentence-transformers, psutil): the `bench` extra.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,bench]"
+	touch $(BENCH_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/embaug demo $(ARGS)
@@ -32,6 +38,9 @@ ui: $(STAMP)
 
 report: $(STAMP)
 	$(BIN)/embaug report
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.run_all $(ARGS)
 
 clean:
 	rm -rf .embaug

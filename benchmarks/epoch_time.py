@@ -3,7 +3,7 @@
 Times the training loop only (the per-epoch validation callback is off), on trial_0's
 training rows, as the median over epochs and repeats, all methods measured in one run.
 
-    EMBAUG_HOME=... python benchmarks/epoch_time.py [--epochs 6] [--repeats 3]
+    EMBAUG_HOME=... python -m benchmarks.epoch_time [--epochs 6] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import numpy as np
 
 from benchmarks.common import load_vectors, write
 from embaug_core.augment import AUGMENTERS, get_augmenter
-from embaug_core.experiment import trial_data
+from embaug_core.experiment import TrialData, trial_data
 from embaug_core.train import TrainConfig, train_classifier
 
 
-def epoch_times(data, method: str, epochs: int) -> list[float]:
+def epoch_times(data: TrialData, method: str, epochs: int) -> list[float]:
     stamps = [time.perf_counter()]
     train_classifier(
         data.x_train,
@@ -32,6 +32,16 @@ def epoch_times(data, method: str, epochs: int) -> list[float]:
     return list(np.diff(stamps)[1:])  # the first epoch warms up
 
 
+def epoch_medians(data: TrialData, epochs: int, repeats: int) -> dict[str, float]:
+    """Median seconds per epoch of every augmentation, the methods interleaved per repeat so
+    drift in the machine's load hits every method alike."""
+    times: dict[str, list[float]] = {m: [] for m in AUGMENTERS}
+    for _ in range(repeats):
+        for method in AUGMENTERS:
+            times[method] += epoch_times(data, method, epochs)
+    return {m: float(np.median(t)) for m, t in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=6)
@@ -39,11 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     store, vectors = load_vectors()
     data = trial_data(vectors, store.split("trial_0"))
-    times = {m: [] for m in AUGMENTERS}
-    for _ in range(args.repeats):  # interleaved, so drift hits every method alike
-        for method in AUGMENTERS:
-            times[method] += epoch_times(data, method, args.epochs)
-    medians = {m: float(np.median(t)) for m, t in times.items()}
+    medians = epoch_medians(data, args.epochs, args.repeats)
     ratios = {m: medians[m] / medians["control"] for m in AUGMENTERS}
     print(
         f"{len(data.y_train)} training rows x {data.x_train.shape[1]} dims, "

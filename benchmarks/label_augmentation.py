@@ -9,40 +9,12 @@ from __future__ import annotations
 import argparse
 import time
 
-import faiss
-import numpy as np
 import pandas as pd
-from sklearn.neighbors import NearestNeighbors
 
-from benchmarks.common import load_vectors, median_seconds, write
+from benchmarks.common import load_vectors, write
+from benchmarks.neighbours import knn_race
 from embaug_core.label_sets import build_label_sets, label_quality
-from embaug_core.labels import STOP_ONS, STOPS, normalised
-
-
-def knn_race(vectors: np.ndarray, queries: int, k: int, repeats: int) -> dict[str, float]:
-    """Seconds for the k+1 nearest neighbours of `queries` products among all, both ways."""
-    unit = normalised(vectors)
-    rows = np.random.default_rng(0).choice(len(unit), size=min(queries, len(unit)), replace=False)
-    index = faiss.IndexFlatIP(unit.shape[1])
-    index.add(unit)
-    faiss_s = median_seconds(lambda: index.search(unit[rows], k + 1), repeats)
-    brute = NearestNeighbors(n_neighbors=k + 1, algorithm="brute", metric="euclidean").fit(unit)
-    sklearn_s = median_seconds(lambda: brute.kneighbors(unit[rows]), repeats)
-    _, faiss_ids = index.search(unit[rows], k + 1)
-    _, sklearn_ids = brute.kneighbors(unit[rows])
-    agreement = float(
-        np.mean(
-            [len(set(a) & set(b)) / (k + 1) for a, b in zip(faiss_ids, sklearn_ids, strict=True)]
-        )
-    )
-    return {
-        "queries": len(rows),
-        "database": len(unit),
-        "faiss_s": faiss_s,
-        "sklearn_brute_s": sklearn_s,
-        "speedup": sklearn_s / faiss_s,
-        "neighbour_agreement": agreement,
-    }
+from embaug_core.labels import STOP_ONS, STOPS
 
 
 def main() -> None:

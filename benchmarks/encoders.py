@@ -1,0 +1,290 @@
+"""Products per second through embaug's encoders against the bare models in a plain loop.
+
+Text: `TextEncoder().encode` against the same tokenizer and `AutoModel` called batch by batch
+with the same pooling inline (mean of each of the last two layers, padding masked), on the same
+length-sorted batches (--input-order: also in input order, what sorting by length saves), and
+sentence-transformers on the same model directory (its pooling differs: last layer only, L2
+normalised, 384 values instead of 768). Images: `ImageEncoder().encode` on the JPEG bytes
+against timm's `tf_efficientnet_lite0` loaded the same way (bundled weights, channels-last)
+fed tensors decoded and preprocessed beforehand, so the ratio prices embaug's decoding,
+padding and resizing as well as its loop. A variant below 0.95 of the bare rate is profiled.
+The variants take turns every quarter of the items (--blocks), so a burst of load from other
+work on the machine lands on all of them rather than on one variant's whole run.
+
+    python -m benchmarks.encoders [--titles 1024] [--descriptions 256] [--images 1024]
+        [--repeats 3] [--blocks 4] [--input-order]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import logging
+import pstats
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from benchmarks.common import (
+    catalogue_sample,
+    interleaved,
+    interleaved_blocks,
+    medians,
+    setup_logging,
+    target,
+    write,
+)
+from embaug_core.encoders import ImageEncoder, TextEncoder
+
+logger = logging.getLogger(__name__)
+TARGET = 0.95
+KINDS = ("titles", "descriptions", "images")
+
+
+def length_order(texts: Sequence[str]) -> np.ndarray:
+    return np.argsort([len(text) for text in texts], kind="stable")
+
+
+def bare_text(encoder: TextEncoder, sort: bool) -> Callable[[Sequence[str]], np.ndarray]:
+    """The tokenizer and AutoModel of `encoder`'s directory, loaded afresh, pooled inline."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(encoder.model_dir, local_files_only=True)
+    model = AutoModel.from_pretrained(encoder.model_dir, local_files_only=True).eval()
+
+    @torch.inference_mode()
+    def run(texts: Sequence[str]) -> np.ndarray:
+        order = length_order(texts) if sort else np.arange(len(texts))
+        out = np.zeros((len(texts), 2 * model.config.hidden_size), dtype=np.float32)
+        for start in range(0, len(texts), encoder.batch_size):
+            rows = order[start : start + encoder.batch_size]
+            batch = tokenizer(
+                [texts[i] for i in rows],
+                padding=True,
+                truncation=True,
+                max_length=encoder.max_length,
+                return_tensors="pt",
+            )
+            hidden = model(**batch, output_hidden_states=True).hidden_states
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            out[rows] = torch.cat(
+                [(h * mask).sum(1) / mask.sum(1).clamp(min=1) for h in hidden[-2:]], dim=1
+            ).numpy()
+        return out
+
+    return run
+
+
+def sentence_transformers_text(encoder: TextEncoder) -> Callable[[Sequence[str]], np.ndarray]:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(encoder.model_dir), device="cpu")
+    return lambda texts: model.encode(
+        list(texts), batch_size=encoder.batch_size, show_progress_bar=False
+    )
+
+
+def bare_image(encoder: ImageEncoder) -> Callable[[torch.Tensor], np.ndarray]:
+    """timm's Lite0 with the bundled weights, channels-last, on preprocessed (N, 3, H, W)."""
+    import timm
+
+    from embaug_core.encoders.image import bundled_lite0_checkpoint, rename_to_timm
+
+    model = timm.create_model(encoder.model_name, pretrained=False)
+    state = torch.load(bundled_lite0_checkpoint(), map_location="cpu", weights_only=True)
+    model.load_state_dict(rename_to_timm(state, model), strict=True)
+    model = model.eval().to(memory_format=torch.channels_last)
+    mean = torch.tensor(model.pretrained_cfg["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(model.pretrained_cfg["std"]).view(1, 3, 1, 1)
+
+    @torch.inference_mode()
+    def run(pixels: torch.Tensor) -> np.ndarray:
+        out = np.zeros((len(pixels), model.num_features), dtype=np.float32)
+        for start in range(0, len(pixels), encoder.batch_size):
+            batch = pixels[start : start + encoder.batch_size]
+            batch = ((batch - mean) / std).contiguous(memory_format=torch.channels_last)
+            out[start : start + len(batch)] = model.forward_features(batch).mean(dim=(2, 3))
+        return out
+
+    return run
+
+
+def block_size(count: int, blocks: int, batch_size: int) -> int:
+    """Items per block for about `blocks` blocks, a whole number of batches (same batching)."""
+    return batch_size * max(1, -(-count // (blocks * batch_size)))
+
+
+def profile(work: Callable[[], object], lines: int = 15) -> str:
+    """The functions taking the most cumulative time in one call of `work`."""
+    profiler = cProfile.Profile()
+    profiler.runcall(work)
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).strip_dirs().sort_stats("cumulative").print_stats(lines)
+    return text.getvalue()
+
+
+def race(
+    kind: str,
+    count: int,
+    variants: dict[str, Callable[[slice], np.ndarray]],
+    repeats: int,
+    block: int,
+) -> dict[str, object]:
+    """Rates of every variant on the first `count` items (items/s, median over repeats, the
+    variants taking turns every `block` items after a warm-up block), ratios to `bare`, the
+    largest difference between embaug's and the bare vectors, and a profile of embaug if it
+    misses the target."""
+    for run in variants.values():
+        run(slice(0, block))
+    times, outputs = interleaved_blocks(variants, count, block, repeats)
+    seconds = medians(times)
+    rates = {name: count / s for name, s in seconds.items()}
+    ratio = rates["embaug"] / rates["bare"]
+    embaug, bare = (np.concatenate(outputs[name]) for name in ("embaug", "bare"))
+    result: dict[str, object] = {
+        "items": count,
+        "repeats": repeats,
+        "block": block,
+        "seconds": seconds,
+        "per_second": rates,
+        "ratio_to_bare": {name: rate / rates["bare"] for name, rate in rates.items()},
+        "max_abs_diff_vs_bare": float(np.abs(embaug - bare).max()),
+        "target": target(f"{kind}: embaug / bare rate", ratio, TARGET, at_least=True),
+    }
+    if ratio < TARGET:
+        logger.info("%s: embaug at %.3f of the bare rate; profiling", kind, ratio)
+        result["profile"] = profile(lambda: variants["embaug"](slice(0, count)))
+    logger.info("%s: %s", kind, {n: round(r, 1) for n, r in rates.items()})
+    return result
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--titles", type=int, default=1024)
+    parser.add_argument("--descriptions", type=int, default=256)
+    parser.add_argument("--images", type=int, default=1024)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--blocks", type=int, default=4, help="the variants take turns this many times a repeat"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--input-order",
+        action="store_true",
+        help="also the bare text loop in input order (what sorting by length saves)",
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    catalog = catalogue_sample(
+        int(1.2 * max(args.titles, args.descriptions, args.images)), args.seed
+    )
+    products = catalog.products
+    rng = np.random.default_rng(args.seed)
+
+    def pick(values: Sequence, n: int) -> list:
+        return [values[i] for i in rng.choice(len(values), size=min(n, len(values)), replace=False)]
+
+    titles = pick(products["title"].tolist(), args.titles)
+    descriptions = pick([d for d in products["description"] if d], args.descriptions)
+    images = pick([catalog.images[h] for h in products["image_sha256"]], args.images)
+
+    text = TextEncoder()
+    sorted_bare = bare_text(text, sort=True)
+    input_order = bare_text(text, sort=False) if args.input_order else None
+    st = sentence_transformers_text(text)
+    results: dict[str, object] = {}
+    for kind, texts in (("titles", titles), ("descriptions", descriptions)):
+        results[kind] = race(
+            kind,
+            len(texts),
+            {
+                "embaug": lambda part, texts=texts: text.encode(texts[part]),
+                "bare": lambda part, texts=texts: sorted_bare(texts[part]),
+                "sentence_transformers": lambda part, texts=texts: st(texts[part]),
+                **(
+                    {"bare_input_order": lambda part, texts=texts: input_order(texts[part])}
+                    if input_order
+                    else {}
+                ),
+            },
+            args.repeats,
+            block=block_size(len(texts), args.blocks, text.batch_size),
+        )
+        results[kind]["mean_characters"] = float(np.mean([len(t) for t in texts]))
+
+    image = ImageEncoder()
+    pixels = torch.stack([image.preprocess(data) for data in images])
+    bare = bare_image(image)
+    results["images"] = race(
+        "images",
+        len(images),
+        {
+            "embaug": lambda part: image.encode(images[part]),
+            "bare": lambda part: bare(pixels[part]),
+        },
+        args.repeats,
+        block=block_size(len(images), args.blocks, image.batch_size),
+    )
+    decode_seconds = interleaved(
+        {"decode": lambda: [image.preprocess(data) for data in images]}, args.repeats
+    )["decode"]
+    results["images"]["preprocess_seconds"] = float(np.median(decode_seconds))
+    results["batch_size"] = {"text": text.batch_size, "image": image.batch_size}
+    results["targets"] = [results[kind].pop("target") for kind in KINDS]
+    return results
+
+
+def render(result: dict) -> str:
+    """The BENCHMARKS.md section."""
+    lines = [
+        "| input | items | variant | items / s | ratio to bare |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for kind in KINDS:
+        part = result[kind]
+        for name, rate in part["per_second"].items():
+            lines.append(
+                f"| {kind} | {part['items']} | {name} | {rate:.1f} | "
+                f"{part['ratio_to_bare'][name]:.3f} |"
+            )
+    lines.append("")
+    for kind in KINDS:
+        part = result[kind]
+        lines.append(
+            f"- {kind}: embaug's vectors differ from the bare loop's by at most "
+            f"{part['max_abs_diff_vs_bare']:.2e}."
+        )
+    images = result["images"]
+    lines.append(
+        f"- Decoding, padding and resizing the {images['items']} JPEGs alone takes "
+        f"{images['preprocess_seconds']:.2f} s of embaug's {images['seconds']['embaug']:.2f} s."
+    )
+    for kind in KINDS:
+        if "profile" in result[kind]:
+            lines += [
+                "",
+                f"Profile of embaug on {kind} (below target):",
+                "",
+                "```",
+                result[kind]["profile"].strip(),
+                "```",
+            ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    setup_logging()
+    args = parser().parse_args()
+    result = run(args)
+    print(render(result))
+    print(f"written: {write('encoders', result)}")
+
+
+if __name__ == "__main__":
+    main()

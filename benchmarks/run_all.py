@@ -1,0 +1,170 @@
+"""Run every benchmark with its defaults (or given flags) and write BENCHMARKS.md and
+benchmarks/results/bench.json: the figures, the machine, the exact commands, and whether
+each target was met.
+
+Each benchmark runs in its own process (`python -m benchmarks.NAME`, writing
+results/NAME.json), so one's memory and threads do not disturb the next. When neither
+EMBAUG_HOME nor benchmarks/.home holds a store, the end-to-end benchmark runs first in
+benchmarks/.home and leaves its store there for the others.
+
+    python -m benchmarks.run_all                               # all, defaults (~35 min here)
+    python -m benchmarks.run_all --only encoders,cache         # some
+    python -m benchmarks.run_all --args neighbours="--hnsw"    # extra flags for one
+    python -m benchmarks.run_all --render                      # re-render from results/*.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import shlex
+import subprocess
+import sys
+import time
+
+from benchmarks.common import BENCH_HOME, RESULTS, ROOT, has_splits, machine, setup_logging
+from embaug_core.home import Home
+
+logger = logging.getLogger(__name__)
+BENCHMARKS = {
+    "end_to_end": "End to end: the whole asset graph, cold and warm",
+    "encoders": "Encoders: embaug against the bare models",
+    "cache": "Embedding cache: first pass, second pass, 1% new products",
+    "training": "Training: epoch time per augmentation, zeta-mixup's batch cost",
+    "peers": "Peers: scikit-learn on the same trial splits",
+    "neighbours": "Neighbours: exact kNN, label augmentation, approximate search at 1M",
+}
+MARKDOWN = ROOT / "BENCHMARKS.md"
+#: Hand-written reading of the last full run, placed after the targets.
+NOTES = ROOT / "benchmarks" / "notes.md"
+
+
+def run_benchmark(name: str, flags: list[str]) -> bool:
+    """Run one benchmark in its own process; whether it succeeded (a failure is logged and
+    the others still run)."""
+    command = [sys.executable, "-m", f"benchmarks.{name}", *flags]
+    logger.info("running %s", shlex.join(command))
+    failed = subprocess.run(command, cwd=ROOT).returncode
+    if failed:
+        logger.error("%s failed (exit %d); its last results, if any, are kept", name, failed)
+    return not failed
+
+
+def load_results() -> dict[str, dict]:
+    return {
+        name: json.loads((RESULTS / f"{name}.json").read_text())
+        for name in BENCHMARKS
+        if (RESULTS / f"{name}.json").exists()
+    }
+
+
+def format_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def render(results: dict[str, dict], total_s: float | None) -> str:
+    """BENCHMARKS.md from the benchmarks' result payloads."""
+    now = machine()
+    targets = [(name, t) for name, result in results.items() for t in result["targets"]]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`python -m benchmarks.run_all`) from "
+        "`benchmarks/results/*.json`; all figures in `benchmarks/results/bench.json`. "
+        "Alternatives are timed in the same process, interleaved round by round, and compared "
+        "as ratios of medians: the cores are shared with other work, so absolute times move "
+        "from run to run and ratios much less.",
+        "",
+        "## Machine",
+        "",
+        f"- {now['cores']} cores, {now['cpu']}; torch {now['torch']} "
+        f"({now['torch_threads']} threads), faiss {now['faiss']} ({now['faiss_threads']} "
+        f"threads), duckdb {now['duckdb']}, scikit-learn {now['scikit-learn']}, "
+        f"transformers {now['transformers']}, Python {now['python']}.",
+    ]
+    if total_s is not None:
+        lines.append(f"- `make bench` with defaults took {total_s / 60:.0f} min.")
+    lines += [
+        "",
+        "## Targets",
+        "",
+        "| benchmark | target | measured | limit | met |",
+        "|---|---|---:|---:|:---:|",
+    ]
+    lines += [
+        f"| {name} | {t['name']} | {format_value(t['value'])} | {t['target']} | "
+        f"{'met' if t['met'] else '**missed**'} |"
+        for name, t in targets
+    ]
+    if NOTES.exists():
+        lines += ["", NOTES.read_text().strip()]
+    for name, result in results.items():
+        module = importlib.import_module(f"benchmarks.{name}")
+        load = result["machine"].get("load_average")
+        lines += [
+            "",
+            f"## {BENCHMARKS[name]}",
+            "",
+            f"`{result['command']}` ({result['wall_s'] / 60:.1f} min, finished "
+            f"{result['finished']}"
+            + (f", load average {load[0]:.1f} at the end" if load else "")
+            + ")",
+            "",
+            module.render(result),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated names")
+    parser.add_argument(
+        "--args",
+        action="append",
+        default=[],
+        metavar='NAME="FLAGS"',
+        help='extra flags for one benchmark, e.g. neighbours="--hnsw" (repeatable)',
+    )
+    parser.add_argument("--render", action="store_true", help="only re-render the results")
+    return parser
+
+
+def main() -> None:
+    setup_logging()
+    args = parser().parse_args()
+    chosen = [name for name in BENCHMARKS if name in args.only.split(",")]
+    unknown = set(args.only.split(",")) - set(BENCHMARKS)
+    if unknown:
+        raise SystemExit(f"unknown benchmark(s) {sorted(unknown)}; choose from {list(BENCHMARKS)}")
+    flags = {name: [] for name in BENCHMARKS}
+    for item in args.args:
+        name, _, text = item.partition("=")
+        flags[name] += shlex.split(text)
+    summary = RESULTS / "bench.json"
+    total_s = json.loads(summary.read_text())["total_s"] if summary.exists() else None
+    failed: list[str] = []
+    if not args.render:
+        if "end_to_end" in chosen and not (has_splits(Home.from_env()) or BENCH_HOME.exists()):
+            flags["end_to_end"] += ["--home", str(BENCH_HOME)]
+        started = time.perf_counter()
+        failed = [name for name in chosen if not run_benchmark(name, flags[name])]
+        if chosen == list(BENCHMARKS):
+            total_s = time.perf_counter() - started
+    results = load_results()
+    summary.write_text(
+        json.dumps({"machine": machine(), "total_s": total_s, "benchmarks": results}, indent=2)
+    )
+    MARKDOWN.write_text(render(results, total_s))
+    print(f"written: {MARKDOWN} and {RESULTS / 'bench.json'}")
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()

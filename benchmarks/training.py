@@ -1,0 +1,152 @@
+"""What the batch augmentations cost in training.
+
+1. Epoch time of every augmentation over `control` on trial_0's training rows
+   (`benchmarks.epoch_time`); target: at most 1.10.
+2. A microbenchmark on one batch of 128 x 2,816: zeta-mixup (its 128 x 128 weight matrix, then
+   the product with the batch and its targets) against a plain E-Mixup batch and `control`,
+   with the weight matrix and the product timed apart, and one training step of the MLP
+   (forward, backward, Adam) for scale.
+
+    python -m benchmarks.training [--epochs 12] [--repeats 5] [--calls 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import torch
+from torch import nn
+
+from benchmarks.common import (
+    ensure_store,
+    interleaved,
+    load_vectors,
+    medians,
+    setup_logging,
+    target,
+    write,
+)
+from benchmarks.epoch_time import epoch_medians
+from embaug_core.augment import AUGMENTERS, get_augmenter, zeta_weights
+from embaug_core.experiment import trial_data
+from embaug_core.model import build_head
+
+logger = logging.getLogger(__name__)
+TARGET = 1.10
+
+
+def microbenchmark(
+    batch: int, dim: int, classes: int, calls: int, repeats: int
+) -> dict[str, float]:
+    """Microseconds per call (median over interleaved repeats of `calls` calls each)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, dim, generator=generator)
+    y = nn.functional.one_hot(torch.randint(classes, (batch,), generator=generator), classes)
+    y = y.float()
+    weights = zeta_weights(batch, generator=generator)
+    head = build_head("mlp", dim, classes)
+    optimizer = torch.optim.Adam(head.parameters())
+    loss_fn = nn.BCEWithLogitsLoss()
+
+    def step() -> None:
+        loss = loss_fn(head(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    single = {
+        "control": lambda: get_augmenter("control")(x, y, generator),
+        "e_mixup": lambda: get_augmenter("e_mixup")(x, y, generator),
+        "zeta_mixup": lambda: get_augmenter("zeta_mixup")(x, y, generator),
+        "zeta_weights_only": lambda: zeta_weights(batch, generator=generator),
+        "zeta_product_only": lambda: (weights @ x, weights @ y),
+        "mlp_train_step": step,
+    }
+    variants = {
+        name: lambda work=work: [work() for _ in range(calls)] for name, work in single.items()
+    }
+    seconds = medians(interleaved(variants, repeats))
+    return {name: 1e6 * s / calls for name, s in seconds.items()}
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--trial", default="trial_0")
+    parser.add_argument("--epochs", type=int, default=12, help="per method and repeat")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=200, help="calls per microbenchmark repeat")
+    parser.add_argument("--micro-repeats", type=int, default=7)
+    parser.add_argument("--batch", type=int, default=128)
+    return parser
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    ensure_store()
+    store, vectors = load_vectors()
+    data = trial_data(vectors, store.split(args.trial))
+    epochs = epoch_medians(data, args.epochs, args.repeats)
+    ratios = {m: epochs[m] / epochs["control"] for m in AUGMENTERS}
+    micro = microbenchmark(
+        args.batch, data.x_train.shape[1], len(data.classes), args.calls, args.micro_repeats
+    )
+    logger.info("epochs %s, micro %s", ratios, micro)
+    return {
+        "trial": args.trial,
+        "rows": len(data.y_train),
+        "dim": int(data.x_train.shape[1]),
+        "classes": len(data.classes),
+        "epoch_median_seconds": epochs,
+        "epoch_ratio": ratios,
+        "micro_us": micro,
+        "micro_batch": [args.batch, int(data.x_train.shape[1])],
+        "targets": [
+            target(f"epoch time {m} / control", ratios[m], TARGET, at_least=False)
+            for m in AUGMENTERS
+            if m != "control"
+        ],
+    }
+
+
+def render(result: dict) -> str:
+    lines = [
+        f"Epoch time on {result['trial']}'s {result['rows']:,} training rows x "
+        f"{result['dim']:,} dims, {result['classes']} classes, batch 128:",
+        "",
+        "| method | ms / epoch | ratio to control |",
+        "|---|---:|---:|",
+    ]
+    for method, seconds in result["epoch_median_seconds"].items():
+        lines.append(f"| {method} | {1000 * seconds:.1f} | {result['epoch_ratio'][method]:.3f} |")
+    micro = result["micro_us"]
+    batch, dim = result["micro_batch"]
+    lines += [
+        "",
+        f"One batch of {batch} x {dim:,} (microseconds per call, median):",
+        "",
+        "| work | µs | ratio to e_mixup |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {name} | {us:.0f} | {us / micro['e_mixup']:.2f} |" for name, us in micro.items()]
+    lines += [
+        "",
+        f"zeta-mixup costs {micro['zeta_mixup'] - micro['e_mixup']:.0f} µs more per batch than "
+        f"E-Mixup ({micro['zeta_weights_only']:.0f} µs for the weight matrix, "
+        f"{micro['zeta_product_only']:.0f} µs for the product), against "
+        f"{micro['mlp_train_step']:.0f} µs for one MLP training step.",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    setup_logging()
+    args = parser().parse_args()
+    result = run(args)
+    print(render(result))
+    print(f"written: {write('training', result)}")
+
+
+if __name__ == "__main__":
+    main()
