@@ -86,8 +86,9 @@ def paired_differences(
     wide = results[results["metric"].isin(metrics)].pivot_table(
         index=["metric", "trial"], columns="method", values="value"
     )
+    columns = ["method", "metric", "mean_diff", "ci_low", "ci_high", "wins", "trials"]
     if baseline not in wide.columns:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=columns)
     rows = []
     for method in (m for m in wide.columns if m != baseline):
         for metric in metrics:
@@ -107,7 +108,7 @@ def paired_differences(
                     "trials": n,
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=columns)
 
 
 def paired_table(differences: pd.DataFrame) -> pd.DataFrame:

@@ -115,3 +115,16 @@ def test_champion_notes_say_when_the_lead_is_noise():
     [clear] = champion_notes(paired_differences(steady, metrics=("tradeoff_auc",)), "logreg")
     assert clear.endswith("the 95% interval excludes zero.")
     assert champion_notes(differences, "control") == []
+
+
+def test_a_comparison_without_a_pair_is_an_empty_table_the_store_keeps(tmp_path):
+    from embaug_core.store import Store
+
+    alone = results()[lambda r: r["method"] == "control"]
+    for baseline in ("control", "no_such_method"):
+        paired = paired_differences(alone, baseline=baseline)
+        assert paired.empty and "mean_diff" in paired.columns
+        assert paired_table(paired).empty
+    store = Store(tmp_path / "embaug.duckdb")
+    store.replace_tables({"paired_differences": paired})
+    assert store.query("SELECT count(*) AS n FROM paired_differences")["n"][0] == 0
