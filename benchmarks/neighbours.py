@@ -127,69 +127,50 @@ def recall_at(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(found, truth, strict=True)]))
 
 
-def sweep_search(
-    index: faiss.Index,
-    setting: str,
-    values: list[int],
-    queries: np.ndarray,
-    truth: np.ndarray,
-    exact_s: float,
-) -> list[dict[str, object]]:
-    """Search time and recall@k of `index` at each value of its speed knob."""
-    rows = []
-    knob = index if setting == "nprobe" else index.hnsw
-    for value in values:
-        setattr(knob, setting, value)
-        (_, found), seconds = timed(lambda: index.search(queries, truth.shape[1]))
-        rows.append(
-            {
-                "index": type(index).__name__.removeprefix("Index"),
-                "setting": f"{setting}={value}",
-                "search_s": seconds,
-                "qps": len(queries) / seconds,
-                "speedup_vs_exact": exact_s / seconds,
-                "recall": recall_at(found, truth),
-            }
-        )
-        logger.info("%s", rows[-1])
-    return rows
+def searcher(index: faiss.Index, knob: str, value: int, queries: np.ndarray, k: int):
+    """A search of `queries` with the index's speed knob (nprobe, efSearch) at `value`."""
+    owner = index.hnsw if knob == "efSearch" else index
+
+    def search() -> np.ndarray:
+        setattr(owner, knob, value)
+        return index.search(queries, k)[1]
+
+    return search
 
 
 def approximate(args: argparse.Namespace) -> dict[str, object]:
-    """Build IVF (and HNSW) on `args.n` clustered vectors, sweep nprobe (efSearch), and score
-    recall@k against exact search on `args.queries` held-out queries."""
+    """Build IVF (and HNSW) on `args.n` clustered vectors, then time exact search and every
+    nprobe (efSearch) interleaved over --repeats rounds, recall@k against the exact result on
+    `args.queries` held-out queries."""
     data, _ = clustered_vectors(args.n + args.queries, args.dim, args.centres, seed=1)
     base, queries = data[: args.n], data[args.n :]
     exact = faiss.IndexFlatL2(args.dim)
     exact.add(base)
-    (_, truth), exact_s = timed(lambda: exact.search(queries, args.k))
-    exact.reset()
+    ivf = faiss.IndexIVFFlat(faiss.IndexFlatL2(args.dim), args.dim, args.nlist)
+    ivf.cp.niter = args.niter
+    rows = np.random.default_rng(2).choice(args.n, size=min(args.train, args.n), replace=False)
+    _, train_s = timed(lambda: ivf.train(base[rows]))
+    _, add_s = timed(lambda: ivf.add(base))
     result: dict[str, object] = {
         "n": args.n,
         "dim": args.dim,
         "centres": args.centres,
         "queries": args.queries,
         "k": args.k,
-        "exact_flat_l2_s": exact_s,
-        "exact_qps": args.queries / exact_s,
+        "repeats": args.repeats,
+        "ivf": {
+            "nlist": args.nlist,
+            "train_vectors": len(rows),
+            "kmeans_iterations": args.niter,
+            "train_s": train_s,
+            "add_s": add_s,
+            "build_s": train_s + add_s,
+        },
     }
-    ivf = faiss.IndexIVFFlat(faiss.IndexFlatL2(args.dim), args.dim, args.nlist)
-    ivf.cp.niter = args.niter
-    rows = np.random.default_rng(2).choice(args.n, size=min(args.train, args.n), replace=False)
-    _, train_s = timed(lambda: ivf.train(base[rows]))
-    _, add_s = timed(lambda: ivf.add(base))
-    sweep = sweep_search(ivf, "nprobe", args.nprobe, queries, truth, exact_s)
-    ivf.reset()
-    result["ivf"] = {
-        "nlist": args.nlist,
-        "train_vectors": len(rows),
-        "kmeans_iterations": args.niter,
-        "train_s": train_s,
-        "add_s": add_s,
-        "build_s": train_s + add_s,
+    searches = {"FlatL2 exact": lambda: exact.search(queries, args.k)[1]}
+    searches |= {
+        f"IVFFlat nprobe={p}": searcher(ivf, "nprobe", p, queries, args.k) for p in args.nprobe
     }
-    tuned = [row for row in sweep if row["recall"] >= args.recall]
-    result["ivf_tuned"] = tuned[0] if tuned else None
     if args.hnsw:
         hnsw = faiss.IndexHNSWFlat(args.dim, args.hnsw_m)
         _, build_s = timed(lambda: hnsw.add(base))
@@ -198,8 +179,32 @@ def approximate(args: argparse.Namespace) -> dict[str, object]:
             "efConstruction": hnsw.hnsw.efConstruction,
             "build_s": build_s,
         }
-        sweep += sweep_search(hnsw, "efSearch", args.ef_search, queries, truth, exact_s)
-    result["sweep"] = sweep
+        searches |= {
+            f"HNSWFlat efSearch={ef}": searcher(hnsw, "efSearch", ef, queries, args.k)
+            for ef in args.ef_search
+        }
+    found: dict[str, np.ndarray] = {}
+    times = interleaved(
+        {key: lambda key=key: found.__setitem__(key, searches[key]()) for key in searches},
+        args.repeats,
+    )
+    seconds = medians(times)
+    exact_s = seconds.pop("FlatL2 exact")
+    result["exact_flat_l2_s"] = exact_s
+    result["exact_qps"] = args.queries / exact_s
+    result["sweep"] = [
+        {
+            "index": key.split()[0],
+            "setting": key.split()[1],
+            "search_s": s,
+            "qps": args.queries / s,
+            "speedup_vs_exact": exact_s / s,
+            "recall": recall_at(found[key], found["FlatL2 exact"]),
+        }
+        for key, s in seconds.items()
+    ]
+    tuned = [r for r in result["sweep"] if r["index"] == "IVFFlat" and r["recall"] >= args.recall]
+    result["ivf_tuned"] = tuned[0] if tuned else None
     result["peak_rss_mb"] = peak_rss_mb()
     return result
 
@@ -215,7 +220,7 @@ def parser() -> argparse.ArgumentParser:
         default=2000,
         help="queries of the faiss/scikit-learn kNN race (0: every row, the whole graph)",
     )
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="of every timed search")
     parser.add_argument(
         "--min-products",
         type=int,
@@ -283,7 +288,8 @@ def render(result: dict) -> str:
         f"({aug['precision']:.1%} right).",
         "",
         f"{ann['n']:,} random {ann['dim']}-d float32 vectors around {ann['centres']:,} gaussian "
-        f"centres, {ann['queries']:,} held-out queries, k = {ann['k']}: exact IndexFlatL2 "
+        f"centres, {ann['queries']:,} held-out queries, k = {ann['k']}, search times the median "
+        f"of {ann['repeats']} interleaved rounds: exact IndexFlatL2 "
         f"{ann['exact_flat_l2_s']:.1f} s ({ann['exact_qps']:.0f} queries/s). IVFFlat "
         f"nlist = {ann['ivf']['nlist']}: k-means ({ann['ivf']['kmeans_iterations']} iterations) "
         f"on {ann['ivf']['train_vectors']:,} vectors in "

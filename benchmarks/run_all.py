@@ -7,7 +7,7 @@ results/NAME.json), so one's memory and threads do not disturb the next. When ne
 EMBAUG_HOME nor benchmarks/.home holds a store, the end-to-end benchmark runs first in
 benchmarks/.home and leaves its store there for the others.
 
-    python -m benchmarks.run_all                               # all, defaults (~35 min here)
+    python -m benchmarks.run_all                               # all, defaults (33 min here)
     python -m benchmarks.run_all --only encoders,cache         # some
     python -m benchmarks.run_all --args neighbours="--hnsw"    # extra flags for one
     python -m benchmarks.run_all --render                      # re-render from results/*.json
@@ -145,6 +145,8 @@ def main() -> None:
     flags = {name: [] for name in BENCHMARKS}
     for item in args.args:
         name, _, text = item.partition("=")
+        if name not in flags:
+            raise SystemExit(f"--args {item!r}: unknown benchmark {name!r}")
         flags[name] += shlex.split(text)
     summary = RESULTS / "bench.json"
     total_s = json.loads(summary.read_text())["total_s"] if summary.exists() else None
