@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.common import catalogue_sample, check, setup_logging, target, timed, write
+from benchmarks.common import catalogue_sample, check, main, target, timed
 from embaug_core.catalog import Catalog
 from embaug_core.embeddings import CacheReport, fill_cache, product_texts
 from embaug_core.encoders import ImageEncoder, TextEncoder
@@ -133,13 +133,5 @@ def render(result: dict) -> str:
     )
 
 
-def main() -> None:
-    setup_logging()
-    args = parser().parse_args()
-    result = run(args)
-    print(render(result))
-    print(f"written: {write('cache', result)}")
-
-
 if __name__ == "__main__":
-    main()
+    main("cache", parser, run, render)

@@ -7,6 +7,7 @@ same run, interleaved round by round, and compared as ratios of medians.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -242,3 +243,16 @@ def peak_rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(
+    name: str,
+    parser: Callable[[], argparse.ArgumentParser],
+    run: Callable[[argparse.Namespace], dict],
+    render: Callable[[dict], str],
+) -> None:
+    """What every `python -m benchmarks.NAME` does: parse its flags, run, print, write NAME.json."""
+    setup_logging()
+    result = run(parser().parse_args())
+    print(render(result))
+    print(f"written: {write(name, result)}")

@@ -31,10 +31,9 @@ from benchmarks.common import (
     catalogue_sample,
     interleaved,
     interleaved_blocks,
+    main,
     medians,
-    setup_logging,
     target,
-    write,
 )
 from embaug_core.encoders import ImageEncoder, TextEncoder
 
@@ -291,13 +290,5 @@ def render(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    setup_logging()
-    args = parser().parse_args()
-    result = run(args)
-    print(render(result))
-    print(f"written: {write('encoders', result)}")
-
-
 if __name__ == "__main__":
-    main()
+    main("encoders", parser, run, render)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.common import check, setup_logging, target, write
+from benchmarks.common import check, main, target
 
 logger = logging.getLogger(__name__)
 
@@ -219,13 +219,5 @@ def render(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    setup_logging()
-    args = parser().parse_args()
-    result = run(args)
-    print(render(result))
-    print(f"written: {write('end_to_end', result)}")
-
-
 if __name__ == "__main__":
-    main()
+    main("end_to_end", parser, run, render)

@@ -32,12 +32,11 @@ from benchmarks.common import (
     clustered_vectors,
     interleaved,
     load_vectors,
+    main,
     medians,
     peak_rss_mb,
-    setup_logging,
     target,
     timed,
-    write,
 )
 from embaug_core.labels import augment_labels, normalised
 from embaug_core.splits import make_split
@@ -312,13 +311,5 @@ def render(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    setup_logging()
-    args = parser().parse_args()
-    result = run(args)
-    print(render(result))
-    print(f"written: {write('neighbours', result)}")
-
-
 if __name__ == "__main__":
-    main()
+    main("neighbours", parser, run, render)

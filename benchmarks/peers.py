@@ -17,7 +17,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import ensure_store, load_vectors, setup_logging, timed, write
+from benchmarks.common import ensure_store, load_vectors, main, timed
 from embaug_core.augment import get_augmenter
 from embaug_core.embeddings import ProductVectors
 from embaug_core.experiment import TrialData, trial_data
@@ -124,13 +124,5 @@ def render(result: dict) -> str:
     )
 
 
-def main() -> None:
-    setup_logging()
-    args = parser().parse_args()
-    result = run(args)
-    print(render(result))
-    print(f"written: {write('peers', result)}")
-
-
 if __name__ == "__main__":
-    main()
+    main("peers", parser, run, render)

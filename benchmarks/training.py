@@ -22,10 +22,9 @@ from benchmarks.common import (
     ensure_store,
     interleaved,
     load_vectors,
+    main,
     medians,
-    setup_logging,
     target,
-    write,
 )
 from benchmarks.epoch_time import epoch_medians
 from embaug_core.augment import AUGMENTERS, get_augmenter, zeta_weights
@@ -140,13 +139,5 @@ def render(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    setup_logging()
-    args = parser().parse_args()
-    result = run(args)
-    print(render(result))
-    print(f"written: {write('training', result)}")
-
-
 if __name__ == "__main__":
-    main()
+    main("training", parser, run, render)
