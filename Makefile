@@ -8,7 +8,7 @@ STAMP := $(VENV)/.embaug-installed
 BENCH_STAMP := $(VENV)/.embaug-bench-installed
 ARGS ?=
 
-.PHONY: install demo test lint ui report clean bench
+.PHONY: install demo test lint ui report clean bench bench-full
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ report: $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run_all $(ARGS)
+
+# The whole catalogue: end to end cold and warm, then neighbours on its vectors (~2 h here).
+bench-full: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.run_all --full $(ARGS)
 
 clean:
 	rm -rf .embaug

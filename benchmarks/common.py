@@ -226,7 +226,7 @@ def write(name: str, payload: dict) -> Path:
     long the process had run."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    module = f"benchmarks.{name}"
+    module = f"benchmarks.{name.removesuffix('_full')}"
     body = {
         "machine": machine(),
         "command": command(module, sys.argv[1:]),
@@ -251,8 +251,10 @@ def main(
     run: Callable[[argparse.Namespace], dict],
     render: Callable[[dict], str],
 ) -> None:
-    """What every `python -m benchmarks.NAME` does: parse its flags, run, print, write NAME.json."""
+    """What every `python -m benchmarks.NAME` does: parse its flags, run, print, write NAME.json
+    (NAME_full.json with --full, the whole-catalogue variant, so both can stand side by side)."""
     setup_logging()
-    result = run(parser().parse_args())
+    args = parser().parse_args()
+    result = run(args)
     print(render(result))
-    print(f"written: {write(name, result)}")
+    print(f"written: {write(f'{name}_full' if getattr(args, 'full', False) else name, result)}")

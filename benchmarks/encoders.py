@@ -7,7 +7,9 @@ sentence-transformers on the same model directory (its pooling differs: last lay
 normalised, 384 values instead of 768). Images: `ImageEncoder().encode` on the JPEG bytes
 against timm's `tf_efficientnet_lite0` loaded the same way (bundled weights, channels-last)
 fed tensors decoded and preprocessed beforehand, so the ratio prices embaug's decoding,
-padding and resizing as well as its loop. A variant below 0.95 of the bare rate is profiled.
+padding and resizing as well as its loop; and against what a user would write instead, the
+bare model behind PIL decoding and timm's own eval transform. A variant below 0.95 of the bare
+rate is profiled.
 The variants take turns every quarter of the items (--blocks), so a burst of load from other
 work on the machine lands on all of them rather than on one variant's whole run.
 
@@ -85,8 +87,8 @@ def sentence_transformers_text(encoder: TextEncoder) -> Callable[[Sequence[str]]
     )
 
 
-def bare_image(encoder: ImageEncoder) -> Callable[[torch.Tensor], np.ndarray]:
-    """timm's Lite0 with the bundled weights, channels-last, on preprocessed (N, 3, H, W)."""
+def bare_lite0(encoder: ImageEncoder) -> torch.nn.Module:
+    """timm's Lite0 with the bundled weights, loaded afresh, channels-last."""
     import timm
 
     from embaug_core.encoders.image import bundled_lite0_checkpoint, rename_to_timm
@@ -94,7 +96,13 @@ def bare_image(encoder: ImageEncoder) -> Callable[[torch.Tensor], np.ndarray]:
     model = timm.create_model(encoder.model_name, pretrained=False)
     state = torch.load(bundled_lite0_checkpoint(), map_location="cpu", weights_only=True)
     model.load_state_dict(rename_to_timm(state, model), strict=True)
-    model = model.eval().to(memory_format=torch.channels_last)
+    return model.eval().to(memory_format=torch.channels_last)
+
+
+def bare_image(encoder: ImageEncoder) -> Callable[[torch.Tensor], np.ndarray]:
+    """The bare model in a plain loop on pixels decoded beforehand ((N, 3, H, W) in [0, 1]),
+    normalised batch by batch."""
+    model = bare_lite0(encoder)
     mean = torch.tensor(model.pretrained_cfg["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(model.pretrained_cfg["std"]).view(1, 3, 1, 1)
 
@@ -104,6 +112,32 @@ def bare_image(encoder: ImageEncoder) -> Callable[[torch.Tensor], np.ndarray]:
         for start in range(0, len(pixels), encoder.batch_size):
             batch = pixels[start : start + encoder.batch_size]
             batch = ((batch - mean) / std).contiguous(memory_format=torch.channels_last)
+            out[start : start + len(batch)] = model.forward_features(batch).mean(dim=(2, 3))
+        return out
+
+    return run
+
+
+def timm_transform_image(encoder: ImageEncoder) -> Callable[[Sequence[bytes]], np.ndarray]:
+    """What a user would write without embaug: decode with PIL, timm's own eval transform for
+    the model (resize, centre crop, normalise), the bare model. Its vectors differ from
+    embaug's (the crop cuts the top and bottom of a 60 x 80 photo; embaug pads instead)."""
+    from PIL import Image
+    from timm.data import create_transform, resolve_data_config
+
+    model = bare_lite0(encoder)
+    transform = create_transform(**resolve_data_config({}, model=model))
+
+    def pixels(data: bytes) -> torch.Tensor:
+        with Image.open(io.BytesIO(data)) as image:
+            return transform(image.convert("RGB"))
+
+    @torch.inference_mode()
+    def run(items: Sequence[bytes]) -> np.ndarray:
+        out = np.zeros((len(items), model.num_features), dtype=np.float32)
+        for start in range(0, len(items), encoder.batch_size):
+            batch = torch.stack([pixels(d) for d in items[start : start + encoder.batch_size]])
+            batch = batch.contiguous(memory_format=torch.channels_last)
             out[start : start + len(batch)] = model.forward_features(batch).mean(dim=(2, 3))
         return out
 
@@ -221,20 +255,24 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         results[kind]["mean_characters"] = float(np.mean([len(t) for t in texts]))
 
     image = ImageEncoder()
-    pixels = torch.stack([image.preprocess(data) for data in images])
-    bare = bare_image(image)
+    squares = np.stack([image.square_pixels(data) for data in images])
+    pixels = torch.from_numpy(squares).permute(0, 3, 1, 2).float() / 255
+    bare, timm_loop = bare_image(image), timm_transform_image(image)
     results["images"] = race(
         "images",
         len(images),
         {
             "embaug": lambda part: image.encode(images[part]),
             "bare": lambda part: bare(pixels[part]),
+            "bare_timm_transform": lambda part: timm_loop(images[part]),
         },
         args.repeats,
         block=block_size(len(images), args.blocks, image.batch_size),
     )
+    batches = range(0, len(images), image.batch_size)
     decode_seconds = interleaved(
-        {"decode": lambda: [image.preprocess(data) for data in images]}, args.repeats
+        {"decode": lambda: [image.preprocess(images[i : i + image.batch_size]) for i in batches]},
+        args.repeats,
     )["decode"]
     results["images"]["preprocess_seconds"] = float(np.median(decode_seconds))
     results["batch_size"] = {"text": text.batch_size, "image": image.batch_size}

@@ -8,7 +8,8 @@ instance under EMBAUG_HOME; an asset's peak memory is the largest sample inside 
 Python start-up, imports and Dagster's own work between runs.
 
     python -m benchmarks.end_to_end [--sample-fraction 0.1] [--trials 2] [--methods all]
-    python -m benchmarks.end_to_end --full    # the whole catalogue: ~90 min cold here
+    python -m benchmarks.end_to_end --full --home benchmarks/.home-full
+        # the whole catalogue, kept for `neighbours --full`; writes end_to_end_full.json
 """
 
 from __future__ import annotations
@@ -144,7 +145,9 @@ def parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--sample-fraction", type=float, default=0.1)
-    parser.add_argument("--full", action="store_true", help="the whole catalogue (slow)")
+    parser.add_argument(
+        "--full", action="store_true", help="whole catalogue (slow); writes end_to_end_full.json"
+    )
     parser.add_argument("--trials", type=int, default=2, help="the demo runs 5")
     parser.add_argument("--methods", default="all")
     parser.add_argument("--epochs", type=int, default=48)

@@ -10,10 +10,11 @@
 
 Parts 1 and 2 use the store under EMBAUG_HOME when it holds the whole catalogue (>= --min-
 products); otherwise random vectors of the catalogue's shape (44,072 x 2,816) around 141
-gaussian centres with Zipf-like sizes, the centres standing for classes.
+gaussian centres with Zipf-like sizes, the centres standing for classes. --full insists on the
+store and writes results/neighbours_full.json.
 
     python -m benchmarks.neighbours [--graph-queries 2000] [--n 1000000] [--queries 2000]
-        [--nlist 4096] [--train 65536] [--niter 10] [--hnsw]
+        [--nlist 4096] [--train 65536] [--niter 10] [--hnsw] [--full]
 """
 
 from __future__ import annotations
@@ -83,16 +84,19 @@ def knn_race(vectors: np.ndarray, queries: int, k: int, repeats: int) -> dict[st
     }
 
 
-def catalogue_vectors(min_products: int) -> tuple[np.ndarray, np.ndarray, str]:
+def catalogue_vectors(min_products: int, required: bool) -> tuple[np.ndarray, np.ndarray, str]:
     """(vectors, class of each row, where they came from): the whole catalogue's store when
-    EMBAUG_HOME has one, else clustered random vectors of the same shape."""
+    EMBAUG_HOME has one, else (unless `required`) clustered random vectors of the same shape."""
     try:
         _, vectors = load_vectors()
         if len(vectors.product_ids) >= min_products:
             return vectors.vectors, vectors.categories, "store"
-        logger.info("the store has %d products only", len(vectors.product_ids))
+        problem = f"the store under EMBAUG_HOME has {len(vectors.product_ids):,} products only"
     except (FileNotFoundError, KeyError, LookupError) as error:
-        logger.info("no whole-catalogue store (%s)", error)
+        problem = f"no whole-catalogue store under EMBAUG_HOME ({error})"
+    if required:
+        raise SystemExit(f"--full: {problem}; run `python -m benchmarks.end_to_end --full` first")
+    logger.info("%s: random vectors instead", problem)
     n, dim = CATALOGUE_SHAPE
     # spread 4: a centre's own points are not always each other's nearest neighbours.
     vectors, cluster = clustered_vectors(n, dim, CATALOGUE_CLASSES, seed=0, spread=4.0)
@@ -226,6 +230,11 @@ def parser() -> argparse.ArgumentParser:
         default=44_000,
         help="a store with fewer products is replaced by random vectors",
     )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="parts 1 and 2 must use the whole catalogue's store (writes neighbours_full.json)",
+    )
     parser.add_argument("--n", type=int, default=1_000_000, help="vectors of the ANN test")
     parser.add_argument("--dim", type=int, default=256)
     parser.add_argument("--centres", type=int, default=1000)
@@ -242,7 +251,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
-    vectors, classes, origin = catalogue_vectors(args.min_products)
+    vectors, classes, origin = catalogue_vectors(args.min_products, required=args.full)
     race = knn_race(vectors, args.graph_queries, args.k, args.repeats)
     logger.info("kNN race: %s", race)
     augmentation = augment_catalogue(vectors, classes, args.k)

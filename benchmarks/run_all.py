@@ -7,7 +7,12 @@ results/NAME.json), so one's memory and threads do not disturb the next. When ne
 EMBAUG_HOME nor benchmarks/.home holds a store, the end-to-end benchmark runs first in
 benchmarks/.home and leaves its store there for the others.
 
+--full runs the whole-catalogue variants instead: end to end on all 44k products (cold, in a
+fresh benchmarks/.home-full, then warm), then the neighbours benchmark on that store's vectors.
+Their results sit beside the default ones and BENCHMARKS.md shows both.
+
     python -m benchmarks.run_all                               # all, defaults (33 min here)
+    python -m benchmarks.run_all --full                        # whole catalogue (~2 h here)
     python -m benchmarks.run_all --only encoders,cache         # some
     python -m benchmarks.run_all --args neighbours="--hnsw"    # extra flags for one
     python -m benchmarks.run_all --render                      # re-render from results/*.json
@@ -19,7 +24,9 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -36,6 +43,14 @@ BENCHMARKS = {
     "peers": "Peers: scikit-learn on the same trial splits",
     "neighbours": "Neighbours: exact kNN, label augmentation, approximate search at 1M",
 }
+#: The whole-catalogue variants (`--full`): module `NAME` run with --full writes NAME_full.
+FULL = {
+    "end_to_end_full": "End to end on the whole catalogue (44k products), cold and warm",
+    "neighbours_full": "Neighbours on the whole catalogue's vectors",
+}
+ALL = BENCHMARKS | FULL
+#: Where --full builds its store (git-ignored; replaced by every --full run, as cold must be).
+FULL_HOME = BENCH_HOME.with_name(".home-full")
 MARKDOWN = ROOT / "BENCHMARKS.md"
 #: Hand-written reading of the last full run, placed after the targets.
 NOTES = ROOT / "benchmarks" / "notes.md"
@@ -44,9 +59,10 @@ NOTES = ROOT / "benchmarks" / "notes.md"
 def run_benchmark(name: str, flags: list[str]) -> bool:
     """Run one benchmark in its own process; whether it succeeded (a failure is logged and
     the others still run)."""
-    command = [sys.executable, "-m", f"benchmarks.{name}", *flags]
+    command = [sys.executable, "-m", f"benchmarks.{name.removesuffix('_full')}", *flags]
+    env = {**os.environ, "EMBAUG_HOME": str(FULL_HOME)} if name in FULL else None
     logger.info("running %s", shlex.join(command))
-    failed = subprocess.run(command, cwd=ROOT).returncode
+    failed = subprocess.run(command, cwd=ROOT, env=env).returncode
     if failed:
         logger.error("%s failed (exit %d); its last results, if any, are kept", name, failed)
     return not failed
@@ -55,7 +71,7 @@ def run_benchmark(name: str, flags: list[str]) -> bool:
 def load_results() -> dict[str, dict]:
     return {
         name: json.loads((RESULTS / f"{name}.json").read_text())
-        for name in BENCHMARKS
+        for name in ALL
         if (RESULTS / f"{name}.json").exists()
     }
 
@@ -103,11 +119,11 @@ def render(results: dict[str, dict], total_s: float | None) -> str:
     if NOTES.exists():
         lines += ["", NOTES.read_text().strip()]
     for name, result in results.items():
-        module = importlib.import_module(f"benchmarks.{name}")
+        module = importlib.import_module(f"benchmarks.{name.removesuffix('_full')}")
         load = result["machine"].get("load_average")
         lines += [
             "",
-            f"## {BENCHMARKS[name]}",
+            f"## {ALL[name]}",
             "",
             f"`{result['command']}` ({result['wall_s'] / 60:.1f} min, finished "
             f"{result['finished']}"
@@ -123,7 +139,10 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated names")
+    parser.add_argument(
+        "--only", default=",".join(BENCHMARKS), help=f"comma-separated, of {', '.join(ALL)}"
+    )
+    parser.add_argument("--full", action="store_true", help=f"run {', '.join(FULL)}")
     parser.add_argument(
         "--args",
         action="append",
@@ -138,11 +157,12 @@ def parser() -> argparse.ArgumentParser:
 def main() -> None:
     setup_logging()
     args = parser().parse_args()
-    chosen = [name for name in BENCHMARKS if name in args.only.split(",")]
-    unknown = set(args.only.split(",")) - set(BENCHMARKS)
+    wanted = list(FULL) if args.full else args.only.split(",")
+    chosen = [name for name in ALL if name in wanted]
+    unknown = set(wanted) - set(ALL)
     if unknown:
-        raise SystemExit(f"unknown benchmark(s) {sorted(unknown)}; choose from {list(BENCHMARKS)}")
-    flags = {name: [] for name in BENCHMARKS}
+        raise SystemExit(f"unknown benchmark(s) {sorted(unknown)}; choose from {list(ALL)}")
+    flags = {name: ["--full"] if name in FULL else [] for name in ALL}
     for item in args.args:
         name, _, text = item.partition("=")
         if name not in flags:
@@ -154,6 +174,9 @@ def main() -> None:
     if not args.render:
         if "end_to_end" in chosen and not (has_splits(Home.from_env()) or BENCH_HOME.exists()):
             flags["end_to_end"] += ["--home", str(BENCH_HOME)]
+        if "end_to_end_full" in chosen:
+            shutil.rmtree(FULL_HOME, ignore_errors=True)
+            flags["end_to_end_full"] += ["--home", str(FULL_HOME)]
         started = time.perf_counter()
         failed = [name for name in chosen if not run_benchmark(name, flags[name])]
         if chosen == list(BENCHMARKS):

@@ -147,8 +147,13 @@ class ZetaMixup:
     def __post_init__(self) -> None:
         _check_positive("gamma", self.gamma)
 
+    def weights(self, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+        """The batch's (n, n) mixing matrix; its rows sum to 1, so mixing commutes with any
+        affine map (the training loop mixes after the head's first layer, `train.py`)."""
+        return zeta_weights(n, self.gamma, generator, device)
+
     def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
-        weights = zeta_weights(len(x), self.gamma, generator, x.device)
+        weights = self.weights(len(x), generator, x.device)
         return weights @ x, weights @ y.to(weights.dtype)
 
 

@@ -7,10 +7,12 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
+import torch
 
 from embaug_core.augment import get_augmenter
+from embaug_core.model import build_head
 from embaug_core.tracking import load_classifier, log_classifier, save_classifier
-from embaug_core.train import TrainConfig, fit_logreg, train_classifier
+from embaug_core.train import TrainConfig, augmented_logits, fit_logreg, train_classifier
 
 
 def blobs(n: int = 400, classes: int = 4, dim: int = 16, seed: int = 0):
@@ -36,6 +38,34 @@ def test_mlp_learns_separable_classes_with_every_kind_of_batch(method):
     assert (classifier.predict_proba(x_test).argmax(1) == y_test).mean() > 0.95
     assert [h[0] for h in history] == list(range(1, 13))
     assert history[-1][1] < history[0][1]
+
+
+@pytest.mark.parametrize("kind", ["mlp", "linear"])
+@pytest.mark.parametrize("batch", [1, 7, 128])
+def test_zeta_mixup_after_the_first_layer_equals_mixing_the_inputs(kind, batch):
+    """The training loop mixes zeta-mixup batches after the head's first layer: the logits,
+    targets and every parameter's gradient must be those of mixing the inputs themselves."""
+    x = torch.randn(batch, 40, generator=torch.Generator().manual_seed(batch)) * 3 + 5
+    y = torch.nn.functional.one_hot(torch.arange(batch) % 6, 6).float()
+    zeta = get_augmenter("zeta_mixup")
+    results = []
+    for mix_inputs in (True, False):
+        torch.manual_seed(0)  # the same parameters, and the same dropout masks
+        head = build_head(kind, 40, 6).train()
+        generator = torch.Generator().manual_seed(3)
+        torch.manual_seed(1)
+        if mix_inputs:
+            mixed_x, targets = zeta(x, y, generator)
+            logits = head(mixed_x)
+        else:
+            logits, targets = augmented_logits(head, zeta, x, y, generator)
+        torch.nn.functional.binary_cross_entropy_with_logits(logits, targets).backward()
+        results.append((logits, targets, [p.grad for p in head.parameters()]))
+    (logits_a, targets_a, grads_a), (logits_b, targets_b, grads_b) = results
+    torch.testing.assert_close(logits_b, logits_a, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(targets_b, targets_a)
+    for grad_b, grad_a in zip(grads_b, grads_a, strict=True):
+        torch.testing.assert_close(grad_b, grad_a, rtol=1e-4, atol=1e-6)
 
 
 def test_cyclic_learning_rate_peaks_after_the_step_size():
