@@ -83,10 +83,14 @@ def run_method(
     if method.trainer == "logreg":
         classifier = fit_logreg(data.x_train, data.y_train, data.classes, config)
     else:
+        standardized_eval: list[np.ndarray] = []  # the standardiser is fitted in training
 
         def log_epoch(epoch: int, loss: float, lr: float, model: Classifier) -> None:
             if on_epoch:
-                figures = epoch_metrics(model.predict_proba(data.x_eval), data.y_eval, threshold)
+                if not standardized_eval:
+                    standardized_eval.append(model.standardizer(data.x_eval))
+                probs = model.predict_standardized(standardized_eval[0])
+                figures = epoch_metrics(probs, data.y_eval, threshold)
                 on_epoch(epoch, {"train_loss": loss, "lr": lr, **figures})
 
         augmenter = get_augmenter(method.augmentation, **(augmentation or {}))

@@ -76,13 +76,17 @@ class Classifier:
         if self.output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
 
-    @torch.inference_mode()
     def predict_proba(self, x: np.ndarray, batch_size: int = 8192) -> np.ndarray:
         """Class probabilities (n, C) for raw (unstandardised) vectors."""
+        return self.predict_standardized(self.standardizer(np.asarray(x, np.float32)), batch_size)
+
+    @torch.inference_mode()
+    def predict_standardized(self, z: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+        """Class probabilities for vectors already standardised by `self.standardizer` (the
+        per-epoch evaluation standardises the hold-out once, not every epoch)."""
         activation = torch.sigmoid if self.output == "sigmoid" else lambda z: torch.softmax(z, 1)
         was_training = self.head.training
         self.head.eval()
-        z = self.standardizer(np.asarray(x, dtype=np.float32))
         parts = [
             activation(self.head(torch.from_numpy(z[i : i + batch_size]))).numpy()
             for i in range(0, len(z), batch_size)
