@@ -42,6 +42,7 @@ BENCHMARKS = {
     "training": "Training: epoch time per augmentation, zeta-mixup's batch cost",
     "peers": "Peers: scikit-learn on the same trial splits",
     "neighbours": "Neighbours: exact kNN, label augmentation, approximate search at 1M",
+    "partition": "Profile: where one trained_models partition spends its time",
 }
 #: The whole-catalogue variants (`--full`): module `NAME` run with --full writes NAME_full.
 FULL = {

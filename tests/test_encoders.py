@@ -12,6 +12,7 @@ import timm
 import torch
 from PIL import Image
 
+from embaug_core.encoders import ImageEncoder, TextEncoder
 from embaug_core.encoders.image import bundled_lite0_checkpoint, rename_to_timm
 
 
@@ -83,3 +84,10 @@ def test_unknown_image_model_without_local_weights_is_refused():
 
     with pytest.raises(ValueError, match="local checkpoint"):
         ImageEncoder("resnet50")
+
+
+def test_widths_are_known_without_loading_the_networks():
+    """A fully cached pass checks vector widths; that must not cost loading the weights."""
+    text, image = TextEncoder(), ImageEncoder()
+    assert (text.dim, image.dim) == (768, 1280)
+    assert "_model" not in text.__dict__ and "_model" not in image.__dict__

@@ -117,9 +117,16 @@ class ImageEncoder:
         std = torch.tensor(config["std"]).view(1, 3, 1, 1)
         return mean, std
 
-    @property
+    @cached_property
     def dim(self) -> int:
-        return int(self._model.num_features)
+        """From the architecture built on the meta device (no memory, no weights read): a fully
+        cached pass checks widths without loading the network."""
+        if "_model" in self.__dict__:
+            return int(self._model.num_features)
+        import timm
+
+        with torch.device("meta"):
+            return int(timm.create_model(self.model_name, pretrained=False).num_features)
 
     def square_pixels(self, data: bytes) -> np.ndarray:
         """One encoded image as the network's square RGB input, (size, size, 3) uint8."""

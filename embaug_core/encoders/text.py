@@ -60,9 +60,13 @@ class TextEncoder:
         model = AutoModel.from_pretrained(self.model_dir, local_files_only=True).eval()
         return tokenizer, model
 
-    @property
+    @cached_property
     def dim(self) -> int:
-        return 2 * self._model[1].config.hidden_size
+        """From the config alone: a fully cached pass checks widths without loading weights."""
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(self.model_dir, local_files_only=True)
+        return 2 * config.hidden_size
 
     @torch.inference_mode()
     def encode(self, items: Sequence[str], progress: bool = False) -> np.ndarray:
