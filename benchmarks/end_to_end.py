@@ -176,29 +176,41 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     finally:
         if not args.home:
             shutil.rmtree(home, ignore_errors=True)
-    warm_cache = runs["warm"]["cache"].values()
-    return {
-        "demo_args": demo_args,
-        "logs": str(logs),
-        "runs": runs,
-        "targets": [
-            *(
-                check(f"end to end: {label} run succeeds", not part["returncode"], "exit code 0")
-                for label, part in runs.items()
-            ),
-            check(
-                "end to end: the warm run embeds nothing",
-                len(warm_cache) == 2 and all(part["computed"] == 0 for part in warm_cache),
-                "0 computed by both embedding assets",
-            ),
+    return {"demo_args": demo_args, "logs": str(logs), "runs": runs, "targets": targets(runs)}
+
+
+def step_seconds(part: dict, asset: str) -> float:
+    return next(row["total_s"] for row in part["assets"] if row["asset"] == asset)
+
+
+def targets(runs: dict[str, dict]) -> list[dict[str, object]]:
+    """Both runs succeed; the warm one embeds nothing and materialises each embedding asset at
+    least 100x faster than the cold one (the asset's step, start to end, from Dagster)."""
+    cold, warm = runs["cold"], runs["warm"]
+    warm_cache = warm["cache"].values()
+    return [
+        *(
+            check(f"end to end: {label} run succeeds", not part["returncode"], "exit code 0")
+            for label, part in runs.items()
+        ),
+        check(
+            "end to end: the warm run embeds nothing",
+            len(warm_cache) == 2 and all(part["computed"] == 0 for part in warm_cache),
+            "0 computed by both embedding assets",
+        ),
+        *(
             target(
-                "end to end: warm / cold wall time",
-                runs["warm"]["wall_s"] / runs["cold"]["wall_s"],
-                1,
-                at_least=False,
-            ),
-        ],
-    }
+                f"end to end: {asset} cold / warm step time",
+                step_seconds(cold, asset) / step_seconds(warm, asset),
+                100,
+                at_least=True,
+            )
+            for asset in ("text_embeddings", "image_embeddings")
+        ),
+        target(
+            "end to end: warm / cold wall time", warm["wall_s"] / cold["wall_s"], 1, at_least=False
+        ),
+    ]
 
 
 def render(result: dict) -> str:
