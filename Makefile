@@ -42,7 +42,7 @@ report: $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run_all $(ARGS)
 
-# The whole catalogue: end to end cold and warm, then neighbours on its vectors (~2 h here).
+# The whole catalogue: end to end cold and warm, then neighbours and peers on its store (~2 h here).
 bench-full: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run_all --full $(ARGS)
 

@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 #: The store the benchmarks build for themselves when EMBAUG_HOME has none (git-ignored).
 BENCH_HOME = Path(__file__).resolve().parent / ".home"
+#: A store with at least this many products holds the whole catalogue (44,072 products).
+WHOLE_CATALOGUE = 44_000
 #: What `ensure_store` runs when there is no store: a 10% stratified sample, one trial.
 QUICK_DEMO = ("--sample-fraction", "0.1", "--trials", "1", "--methods", "control,logreg")
 

@@ -29,6 +29,7 @@ import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
 from benchmarks.common import (
+    WHOLE_CATALOGUE,
     check,
     clustered_vectors,
     interleaved,
@@ -227,7 +228,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--min-products",
         type=int,
-        default=44_000,
+        default=WHOLE_CATALOGUE,
         help="a store with fewer products is replaced by random vectors",
     )
     parser.add_argument(

@@ -2,11 +2,11 @@
 
 Per stored trial: logistic regression (`fit_logreg`), `LabelSpreading(kernel="knn")` fitted
 transductively on the training rows (labelled) plus the pool and the hold-out (unlabelled), and
-embaug's MLP with `control` and E-Stitchup (`train_classifier`). All see the same standardised
-vectors (scaled on the training rows) and are scored on the trial's hold-out with
+embaug's MLP with `control`, E-Stitchup and E-Mixup (`train_classifier`). All see the same
+standardised vectors (scaled on the training rows) and are scored on the trial's hold-out with
 `embaug_core.metrics.evaluate` (LabelSpreading's label distributions as probabilities).
 
-    python -m benchmarks.peers [--trials 5] [--epochs 48]
+    python -m benchmarks.peers [--trials 5] [--epochs 48] [--full]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import ensure_store, load_vectors, main, timed
+from benchmarks.common import WHOLE_CATALOGUE, ensure_store, load_vectors, main, timed
 from embaug_core.augment import get_augmenter
 from embaug_core.embeddings import ProductVectors
 from embaug_core.experiment import TrialData, trial_data
@@ -26,7 +26,9 @@ from embaug_core.model import Standardizer
 from embaug_core.train import TrainConfig, fit_logreg, train_classifier
 
 logger = logging.getLogger(__name__)
-MLP_METHODS = ("control", "e_stitchup")
+#: The MLP control and the two methods with the best trade-off area on the whole catalogue
+#: (README): E-Stitchup and E-Mixup.
+MLP_METHODS = ("control", "e_stitchup", "e_mixup")
 FIGURES = ("weighted_auc", "none_acc", "overall_acc", "top1_known", "tradeoff_auc")
 
 
@@ -55,12 +57,22 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--trials", type=int, default=5, help="at most this many stored trials")
     parser.add_argument("--epochs", type=int, default=48, help="MLP epochs (the demo's)")
     parser.add_argument("--neighbours", type=int, default=10, help="LabelSpreading's k")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="EMBAUG_HOME must hold the whole catalogue (writes peers_full.json)",
+    )
     return parser
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
     ensure_store()
     store, vectors = load_vectors()
+    if args.full and len(vectors.product_ids) < WHOLE_CATALOGUE:
+        raise SystemExit(
+            f"--full: the store under EMBAUG_HOME has {len(vectors.product_ids):,} products; "
+            "run `python -m benchmarks.end_to_end --full` first"
+        )
     trials = store.query("SELECT DISTINCT trial FROM splits ORDER BY trial")["trial"]
     config = TrainConfig(epochs=args.epochs)
     warm_up = trial_data(vectors, store.split(trials[0]))  # torch's first fit pays set-up
