@@ -32,6 +32,8 @@ from embaug_pipeline.resources import EncodersResource
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 STARTED = time.perf_counter()
+#: EMBAUG_HOME as this process was started with it (`ensure_store` may set it later).
+GIVEN_HOME = os.environ.get("EMBAUG_HOME")
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -219,8 +221,13 @@ def machine() -> dict[str, object]:
 
 
 def command(module: str, argv: list[str]) -> str:
-    """The command line that reproduces a result."""
-    return shlex.join([".venv/bin/python", "-m", module, *argv])
+    """The command line that reproduces a result, with the EMBAUG_HOME it was given."""
+    line = shlex.join([".venv/bin/python", "-m", module, *argv])
+    if GIVEN_HOME is None:
+        return line
+    home = Path(GIVEN_HOME).resolve()
+    shown = home.relative_to(ROOT) if home.is_relative_to(ROOT) else home
+    return f"EMBAUG_HOME={shlex.quote(str(shown))} {line}"
 
 
 def write(name: str, payload: dict) -> Path:
