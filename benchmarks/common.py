@@ -80,6 +80,23 @@ def ensure_store() -> Home:
     return home
 
 
+def require_whole_catalogue(products: int) -> None:
+    """What --full asks of the store under EMBAUG_HOME."""
+    if products < WHOLE_CATALOGUE:
+        raise SystemExit(
+            f"--full: the store under EMBAUG_HOME has {products:,} products; "
+            "run `python -m benchmarks.end_to_end --full --home DIR` and set EMBAUG_HOME=DIR"
+        )
+
+
+def add_full_flag(parser: argparse.ArgumentParser, name: str) -> None:
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help=f"EMBAUG_HOME must hold the whole catalogue (writes {name}_full.json)",
+    )
+
+
 def load_vectors() -> tuple[Store, ProductVectors]:
     """The product matrix of the store under EMBAUG_HOME (run `embaug demo` there first)."""
     store = Store(Home.from_env().duckdb_path)

@@ -30,6 +30,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from benchmarks.common import (
     WHOLE_CATALOGUE,
+    add_full_flag,
     check,
     clustered_vectors,
     interleaved,
@@ -37,6 +38,7 @@ from benchmarks.common import (
     main,
     medians,
     peak_rss_mb,
+    require_whole_catalogue,
     target,
     timed,
 )
@@ -90,14 +92,15 @@ def catalogue_vectors(min_products: int, required: bool) -> tuple[np.ndarray, np
     EMBAUG_HOME has one, else (unless `required`) clustered random vectors of the same shape."""
     try:
         _, vectors = load_vectors()
-        if len(vectors.product_ids) >= min_products:
-            return vectors.vectors, vectors.categories, "store"
-        problem = f"the store under EMBAUG_HOME has {len(vectors.product_ids):,} products only"
+        products = len(vectors.product_ids)
     except (FileNotFoundError, KeyError, LookupError) as error:
-        problem = f"no whole-catalogue store under EMBAUG_HOME ({error})"
+        logger.info("no usable store under EMBAUG_HOME (%s)", error)
+        products = 0
     if required:
-        raise SystemExit(f"--full: {problem}; run `python -m benchmarks.end_to_end --full` first")
-    logger.info("%s: random vectors instead", problem)
+        require_whole_catalogue(products)
+    if products >= min_products:
+        return vectors.vectors, vectors.categories, "store"
+    logger.info("the store has %d products: random vectors instead", products)
     n, dim = CATALOGUE_SHAPE
     # spread 4: a centre's own points are not always each other's nearest neighbours.
     vectors, cluster = clustered_vectors(n, dim, CATALOGUE_CLASSES, seed=0, spread=4.0)
@@ -231,11 +234,7 @@ def parser() -> argparse.ArgumentParser:
         default=WHOLE_CATALOGUE,
         help="a store with fewer products is replaced by random vectors",
     )
-    parser.add_argument(
-        "--full",
-        action="store_true",
-        help="parts 1 and 2 must use the whole catalogue's store (writes neighbours_full.json)",
-    )
+    add_full_flag(parser, "neighbours")
     parser.add_argument("--n", type=int, default=1_000_000, help="vectors of the ANN test")
     parser.add_argument("--dim", type=int, default=256)
     parser.add_argument("--centres", type=int, default=1000)

@@ -5,7 +5,7 @@ times), under cProfile, on the benchmarks' store; its wall time is split into th
 stages by the cumulative time of the functions that do them, and the rest (Dagster's run and
 event log, resources, MLflow's run itself) is what is left of the run's wall time.
 
-    python -m benchmarks.partition [--trial trial_0] [--method e_stitchup] [--epochs 48]
+    python -m benchmarks.partition [--trial trial_0] [--method e_stitchup] [--epochs 48] [--full]
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import logging
 import pstats
 import time
 
-from benchmarks.common import ensure_store, main
+from benchmarks.common import add_full_flag, ensure_store, main, require_whole_catalogue
+from embaug_core.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--method", default="e_stitchup")
     parser.add_argument("--epochs", type=int, default=48)
     parser.add_argument("--lines", type=int, default=25, help="of the cProfile listing")
+    add_full_flag(parser, "partition")
     return parser
 
 
@@ -77,6 +79,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     from embaug_pipeline.runner import prepare_home, run_assets
 
     home = ensure_store()
+    if args.full:
+        require_whole_catalogue(len(Store(home.duckdb_path).products()))
     prepare_home()
     instance = dg.DagsterInstance.get()
     key = str(trial_method_key(args.trial, args.method))

@@ -17,7 +17,14 @@ import logging
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import WHOLE_CATALOGUE, ensure_store, load_vectors, main, timed
+from benchmarks.common import (
+    add_full_flag,
+    ensure_store,
+    load_vectors,
+    main,
+    require_whole_catalogue,
+    timed,
+)
 from embaug_core.augment import get_augmenter
 from embaug_core.embeddings import ProductVectors
 from embaug_core.experiment import TrialData, trial_data
@@ -57,22 +64,15 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--trials", type=int, default=5, help="at most this many stored trials")
     parser.add_argument("--epochs", type=int, default=48, help="MLP epochs (the demo's)")
     parser.add_argument("--neighbours", type=int, default=10, help="LabelSpreading's k")
-    parser.add_argument(
-        "--full",
-        action="store_true",
-        help="EMBAUG_HOME must hold the whole catalogue (writes peers_full.json)",
-    )
+    add_full_flag(parser, "peers")
     return parser
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
     ensure_store()
     store, vectors = load_vectors()
-    if args.full and len(vectors.product_ids) < WHOLE_CATALOGUE:
-        raise SystemExit(
-            f"--full: the store under EMBAUG_HOME has {len(vectors.product_ids):,} products; "
-            "run `python -m benchmarks.end_to_end --full` first"
-        )
+    if args.full:
+        require_whole_catalogue(len(vectors.product_ids))
     trials = store.query("SELECT DISTINCT trial FROM splits ORDER BY trial")["trial"]
     config = TrainConfig(epochs=args.epochs)
     warm_up = trial_data(vectors, store.split(trials[0]))  # torch's first fit pays set-up

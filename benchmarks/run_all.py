@@ -8,7 +8,8 @@ EMBAUG_HOME nor benchmarks/.home holds a store, the end-to-end benchmark runs fi
 benchmarks/.home and leaves its store there for the others.
 
 --full runs the whole-catalogue variants instead: end to end on all 44k products (cold, in a
-fresh benchmarks/.home-full, then warm), then the neighbours and peers benchmarks on that store.
+fresh benchmarks/.home-full, then warm), then neighbours, peers and the partition profile on
+that store.
 Their results sit beside the default ones and BENCHMARKS.md shows both.
 
     python -m benchmarks.run_all                               # all, defaults (33 min here)
@@ -49,6 +50,7 @@ FULL = {
     "end_to_end_full": "End to end on the whole catalogue (44k products), cold and warm",
     "neighbours_full": "Neighbours on the whole catalogue's vectors",
     "peers_full": "Peers on the whole catalogue's trial splits",
+    "partition_full": "Profile: one trained_models partition on the whole catalogue",
 }
 ALL = BENCHMARKS | FULL
 #: Where --full builds its store (git-ignored; replaced by every --full run, as cold must be).
