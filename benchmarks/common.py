@@ -59,14 +59,17 @@ def has_splits(home: Home) -> bool:
         return False
 
 
-def ensure_store() -> Home:
+def ensure_store(fallback: bool = True) -> Home:
     """The store to read: EMBAUG_HOME's if it has splits, else the benchmarks' own, built once
     with `embaug demo` on a 10% sample (a few minutes, mostly embedding 4,400 products).
 
-    EMBAUG_HOME is set to the chosen folder so `load_vectors` and the core read it.
+    EMBAUG_HOME is set to the chosen folder so `load_vectors` and the core read it. Without
+    `fallback` (the --full variants) a missing store is an error.
     """
     home = Home.from_env()
     if not has_splits(home):
+        if not fallback:
+            raise SystemExit(f"no store with trial splits under EMBAUG_HOME={home.root}")
         home = Home(BENCH_HOME)
         if not has_splits(home):
             logger.info("no store with splits; building one in %s (embaug demo)", home.root)

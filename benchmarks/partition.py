@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     from embaug_pipeline.partitions import trial_method_key
     from embaug_pipeline.runner import prepare_home, run_assets
 
-    home = ensure_store()
+    home = ensure_store(fallback=not args.full)
     if args.full:
         require_whole_catalogue(len(Store(home.duckdb_path).products()))
     prepare_home()

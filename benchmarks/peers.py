@@ -69,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
-    ensure_store()
+    ensure_store(fallback=not args.full)
     store, vectors = load_vectors()
     if args.full:
         require_whole_catalogue(len(vectors.product_ids))
