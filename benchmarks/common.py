@@ -245,7 +245,7 @@ def command(module: str, argv: list[str]) -> str:
     line = shlex.join([".venv/bin/python", "-m", module, *argv])
     if GIVEN_HOME is None:
         return line
-    home = Path(GIVEN_HOME).resolve()
+    home = Path(GIVEN_HOME).absolute()  # as given: a symlinked home keeps its name
     shown = home.relative_to(ROOT) if home.is_relative_to(ROOT) else home
     return f"EMBAUG_HOME={shlex.quote(str(shown))} {line}"
 
