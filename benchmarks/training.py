@@ -47,13 +47,14 @@ def microbenchmark(
     y = y.float()
     weights = zeta_weights(batch, generator=generator)
     head = build_head("mlp", dim, classes)
-    hidden = split_first_layer(head)[0](x).detach()
+    layers = split_first_layer(head)
+    hidden = layers[0](x).detach()
     optimizer = torch.optim.Adam(head.parameters())
     loss_fn = nn.BCEWithLogitsLoss()
     zeta = get_augmenter("zeta_mixup")
 
     def step(augmenter) -> None:
-        logits, targets = augmented_logits(head, augmenter, x, y, generator)
+        logits, targets = augmented_logits(layers, augmenter, x, y, generator)
         loss = loss_fn(logits, targets)
         optimizer.zero_grad()
         loss.backward()

@@ -12,7 +12,13 @@ import torch
 from embaug_core.augment import get_augmenter
 from embaug_core.model import build_head
 from embaug_core.tracking import load_classifier, log_classifier, save_classifier
-from embaug_core.train import TrainConfig, augmented_logits, fit_logreg, train_classifier
+from embaug_core.train import (
+    TrainConfig,
+    augmented_logits,
+    fit_logreg,
+    split_first_layer,
+    train_classifier,
+)
 
 
 def blobs(n: int = 400, classes: int = 4, dim: int = 16, seed: int = 0):
@@ -58,7 +64,7 @@ def test_zeta_mixup_after_the_first_layer_equals_mixing_the_inputs(kind, batch):
             mixed_x, targets = zeta(x, y, generator)
             logits = head(mixed_x)
         else:
-            logits, targets = augmented_logits(head, zeta, x, y, generator)
+            logits, targets = augmented_logits(split_first_layer(head), zeta, x, y, generator)
         torch.nn.functional.binary_cross_entropy_with_logits(logits, targets).backward()
         results.append((logits, targets, [p.grad for p in head.parameters()]))
     (logits_a, targets_a, grads_a), (logits_b, targets_b, grads_b) = results

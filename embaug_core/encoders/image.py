@@ -121,8 +121,6 @@ class ImageEncoder:
     def dim(self) -> int:
         """From the architecture built on the meta device (no memory, no weights read): a fully
         cached pass checks widths without loading the network."""
-        if "_model" in self.__dict__:
-            return int(self._model.num_features)
         import timm
 
         with torch.device("meta"):
