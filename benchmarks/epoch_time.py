@@ -14,8 +14,8 @@ import time
 import numpy as np
 
 from benchmarks.common import load_vectors, write
-from embaug_core.augment import AUGMENTERS, get_augmenter
 from embaug_core.experiment import TrialData, trial_data
+from embaug_core.mixup import AUGMENTERS, get_augmenter
 from embaug_core.train import TrainConfig, train_classifier
 
 

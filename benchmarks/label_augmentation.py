@@ -13,7 +13,7 @@ import pandas as pd
 
 from benchmarks.common import load_vectors, write
 from benchmarks.neighbours import knn_race
-from embaug_core.label_sets import build_label_sets, label_quality
+from embaug_core.label_sets import LabelSettings, build_label_sets, label_quality
 from embaug_core.labels import STOP_ONS, STOPS
 
 
@@ -30,7 +30,7 @@ def main() -> None:
     for stop in STOPS:
         for stop_on in STOP_ONS:
             started = time.perf_counter()
-            sets = build_label_sets(vectors, split, args.k, stop, stop_on)
+            sets = build_label_sets(vectors, split, LabelSettings(args.k, stop, stop_on))
             total = time.perf_counter() - started
             quality = label_quality(sets.table, split).set_index(["source", "label"])
             sizes = sets.augmented.sizes()

@@ -25,10 +25,10 @@ from benchmarks.common import (
     require_whole_catalogue,
     timed,
 )
-from embaug_core.augment import get_augmenter
 from embaug_core.embeddings import ProductVectors
 from embaug_core.experiment import TrialData, trial_data
 from embaug_core.metrics import evaluate
+from embaug_core.mixup import get_augmenter
 from embaug_core.model import Standardizer
 from embaug_core.train import TrainConfig, fit_logreg, train_classifier
 

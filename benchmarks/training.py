@@ -28,8 +28,8 @@ from benchmarks.common import (
     target,
 )
 from benchmarks.epoch_time import epoch_medians
-from embaug_core.augment import AUGMENTERS, get_augmenter, zeta_weights
 from embaug_core.experiment import trial_data
+from embaug_core.mixup import AUGMENTERS, get_augmenter, zeta_weights
 from embaug_core.model import build_head
 from embaug_core.train import augmented_logits, split_first_layer
 

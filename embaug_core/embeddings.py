@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from embaug_core.catalog import FEATURES
 from embaug_core.encoders.base import Encoder
 from embaug_core.store import Store
 
@@ -83,9 +84,16 @@ def fill_cache(
     return report
 
 
-def product_texts(products: pd.DataFrame) -> dict[str, str]:
-    """Every distinct title and description, keyed by hash (titles and descriptions share it)."""
-    texts = pd.concat([products["title"], products["description"]]).unique()
+TEXT_FEATURES = ("title", "description")
+
+
+def product_texts(
+    products: pd.DataFrame, features: Sequence[str] = TEXT_FEATURES
+) -> dict[str, str]:
+    """Every distinct text of the features in use, keyed by hash (titles and descriptions
+    share the cache)."""
+    columns = [products[name] for name in TEXT_FEATURES if name in features]
+    texts = pd.concat(columns).unique() if columns else []
     return {text_sha256(text): text for text in texts}
 
 
@@ -94,6 +102,7 @@ class ProductVectors:
     """The product matrix: concat(title, description, image) per product, float32."""
 
     product_ids: np.ndarray
+    #: The catalogue's class of each product, None where it is unlabelled.
     categories: np.ndarray
     vectors: np.ndarray
 
@@ -103,14 +112,24 @@ class ProductVectors:
         return position.loc[list(product_ids)].to_numpy()
 
 
-def product_vectors(store: Store, text_encoder: str, image_encoder: str) -> ProductVectors:
-    """Assemble the product matrix from cached vectors; a missing vector is a KeyError."""
+def product_vectors(store: Store, encoders: Mapping[str, str]) -> ProductVectors:
+    """Assemble the product matrix from cached vectors: concat(title, description, image),
+    each feature that `encoders` (feature -> encoder identity) names, in that order. A missing
+    vector is a KeyError."""
     products = store.products()
-    titles = store.embeddings(text_encoder, [text_sha256(t) for t in products["title"]])
-    descriptions = store.embeddings(text_encoder, [text_sha256(t) for t in products["description"]])
-    images = store.embeddings(image_encoder, products["image_sha256"].tolist())
+    parts = []
+    for feature in FEATURES:
+        if feature not in encoders:
+            continue
+        if feature == "image":
+            hashes = products["image_sha256"].tolist()
+        else:
+            hashes = [text_sha256(text) for text in products[feature]]
+        parts.append(store.embeddings(encoders[feature], hashes))
+    if not parts:
+        raise ValueError(f"no features to embed: choose among {', '.join(FEATURES)}")
     return ProductVectors(
         product_ids=products["product_id"].to_numpy(),
         categories=products["category"].to_numpy(),
-        vectors=np.concatenate([titles, descriptions, images], axis=1),
+        vectors=np.concatenate(parts, axis=1),
     )

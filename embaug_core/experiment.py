@@ -8,19 +8,28 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from embaug_core.augment import get_augmenter
 from embaug_core.embeddings import ProductVectors
 from embaug_core.methods import Method
-from embaug_core.metrics import DEFAULT_THRESHOLD, NONE, epoch_metrics, evaluate
+from embaug_core.metrics import (
+    DEFAULT_THRESHOLD,
+    NONE,
+    epoch_metrics,
+    evaluate,
+    threshold_sweep,
+    tradeoff_auc,
+    tune_threshold,
+)
+from embaug_core.mixup import get_augmenter
 from embaug_core.model import Classifier
-from embaug_core.train import TrainConfig, fit_logreg, train_classifier
+from embaug_core.train import EpochCallback, TrainConfig, fit_logreg, train_classifier
 
 EpochLogger = Callable[[int, dict[str, float]], None]
 
 
 @dataclass(frozen=True)
 class TrialData:
-    """Training rows with class indices, and the hold-out H with class index or NONE."""
+    """Training rows with class indices; the selection part S of H and the rest of H (where
+    every figure is computed), with class index or NONE."""
 
     classes: list[str]
     x_train: np.ndarray
@@ -28,6 +37,8 @@ class TrialData:
     x_eval: np.ndarray
     y_eval: np.ndarray
     eval_ids: np.ndarray
+    x_select: np.ndarray
+    y_select: np.ndarray
 
 
 def trial_data(
@@ -43,17 +54,24 @@ def trial_data(
         extra = extra_labels.rename(columns={"label": "category"})[["product_id", "category"]]
         train = pd.concat([train, extra], ignore_index=True)
     holdout = split[split["role"] == "holdout"]
+    select = split[split["role"] == "select"]
     classes = sorted(split.loc[split["role"] == "train", "category"].unique())
     index = {name: i for i, name in enumerate(classes)}
     if not train["category"].isin(index).all():
         raise ValueError("extra labels name classes that have no training products")
+
+    def labels(part: pd.DataFrame) -> np.ndarray:
+        return part["category"].map(index).fillna(NONE).astype(int).to_numpy()
+
     return TrialData(
         classes=classes,
         x_train=vectors.vectors[vectors.rows(train["product_id"])],
         y_train=train["category"].map(index).to_numpy(),
         x_eval=vectors.vectors[vectors.rows(holdout["product_id"])],
-        y_eval=holdout["category"].map(index).fillna(NONE).astype(int).to_numpy(),
+        y_eval=labels(holdout),
         eval_ids=holdout["product_id"].to_numpy(),
+        x_select=vectors.vectors[vectors.rows(select["product_id"])],
+        y_select=labels(select),
     )
 
 
@@ -79,23 +97,67 @@ def run_method(
     `on_epoch(epoch, metrics)` receives the training loss, learning rate and H's overall,
     none and top-1 accuracy after every epoch.
     """
+    standardized_eval: list[np.ndarray] = []  # the standardiser is fitted in training
+
+    def log_epoch(epoch: int, loss: float, lr: float, model: Classifier) -> None:
+        if on_epoch:
+            if not standardized_eval:
+                standardized_eval.append(model.standardizer(data.x_eval))
+            probs = model.predict_standardized(standardized_eval[0])
+            figures = epoch_metrics(probs, data.y_eval, threshold)
+            on_epoch(epoch, {"train_loss": loss, "lr": lr, **figures})
+
+    classifier = fit_method(
+        method, data.x_train, data.y_train, data.classes, config, augmentation, log_epoch
+    )
+    probs = classifier.predict_proba(data.x_eval)
+    metrics = evaluate(probs, data.y_eval, threshold)
+    metrics.update(
+        tuned_metrics(
+            classifier.predict_proba(data.x_select), data.y_select, probs, data.y_eval, threshold
+        )
+    )
+    return MethodResult(classifier, probs, metrics)
+
+
+def fit_method(
+    method: Method,
+    x: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
+    config: TrainConfig | None = None,
+    augmentation: dict[str, float] | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> Classifier:
+    """Fit the method's model on rows `x` with class indices `labels`."""
     config = config or TrainConfig()
     if method.trainer == "logreg":
-        classifier = fit_logreg(data.x_train, data.y_train, data.classes, config)
-    else:
-        standardized_eval: list[np.ndarray] = []  # the standardiser is fitted in training
+        return fit_logreg(x, labels, classes, config)
+    augmenter = get_augmenter(method.augmentation, **(augmentation or {}))
+    return train_classifier(x, labels, classes, augmenter, config, on_epoch)
 
-        def log_epoch(epoch: int, loss: float, lr: float, model: Classifier) -> None:
-            if on_epoch:
-                if not standardized_eval:
-                    standardized_eval.append(model.standardizer(data.x_eval))
-                probs = model.predict_standardized(standardized_eval[0])
-                figures = epoch_metrics(probs, data.y_eval, threshold)
-                on_epoch(epoch, {"train_loss": loss, "lr": lr, **figures})
 
-        augmenter = get_augmenter(method.augmentation, **(augmentation or {}))
-        classifier = train_classifier(
-            data.x_train, data.y_train, data.classes, augmenter, config, log_epoch
-        )
-    probs = classifier.predict_proba(data.x_eval)
-    return MethodResult(classifier, probs, evaluate(probs, data.y_eval, threshold))
+def tuned_metrics(
+    select_probs: np.ndarray,
+    select_labels: np.ndarray,
+    probs: np.ndarray,
+    labels: np.ndarray,
+    default: float,
+) -> dict[str, float]:
+    """The threshold chosen on S and the threshold-dependent figures it gives on the rest of
+    H (`*_tuned`), and S's own trade-off area (what parameter searches choose by)."""
+    threshold = (
+        tune_threshold(select_probs, select_labels, default) if len(select_labels) else default
+    )
+    tuned = evaluate(probs, labels, threshold)
+    names = ("overall_acc", "none_acc", "macro_f1_known", "hm_macro_pr")
+    select_area = (
+        tradeoff_auc(threshold_sweep(select_probs, select_labels))
+        if len(select_labels)
+        else float("nan")
+    )
+    return {
+        "threshold_tuned": threshold,
+        **{f"{name}_tuned": tuned[name] for name in names},
+        "select_tradeoff_auc": select_area,
+    }

@@ -1,50 +1,51 @@
-"""What a catalogue holds, as one hash: to tell new data from a file that was only touched.
+"""What a catalogue's files hold, as one hash: to tell new data from a file only touched.
 
-A catalogue is a folder (every file under it that is not hidden) or a single file. The stat
-signature (names, sizes, modification times) is cheap and changes whenever a file might have;
-the content hash reads every byte and changes only when the data did. A watcher recomputes the
-content hash only when the signature moved.
+The files are the ones the catalogue refers to (its table, descriptions and every image a row
+names), so an image replaced in place changes the hash in every layout. The stat signature
+(names, sizes, modification times) is cheap and changes whenever a file might have; the
+content hash reads the bytes, in chunks, and changes only when the data did. Files that may
+not be read (links out of the allowed roots, pipes, devices, files over the size cap) enter
+both by name and by why they were refused, never by content.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
+from collections.abc import Callable
 from pathlib import Path
 
-
-def catalog_files(path: Path) -> list[Path]:
-    """The catalogue's files in a stable order (hidden files and folders skipped)."""
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such catalogue folder or file")
-    files = []
-    for folder, subfolders, names in os.walk(path):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        files.extend(Path(folder) / name for name in sorted(names) if not name.startswith("."))
-    return files
+from embaug_core.catalog import CatalogSettings, open_catalog
+from embaug_core.catalog.files import FileAccess, FileRefused, sha256_file
+from embaug_core.catalog.settings import MAX_TABLE_BYTES
 
 
-def _relative(file: Path, root: Path) -> str:
-    return file.name if root.is_file() else file.relative_to(root).as_posix()
-
-
-def stat_signature(path: Path) -> str:
-    """SHA-256 of every file's relative name, size and modification time (no content read)."""
+def _fingerprint(path: Path, settings: CatalogSettings, describe: Callable[[Path], str]) -> str:
+    reader = open_catalog(Path(path), settings, labels=False)
+    images = FileAccess.of(reader.folder, settings.image_roots, settings.max_image_bytes)
+    tables = FileAccess.of(reader.folder, (), MAX_TABLE_BYTES)
     digest = hashlib.sha256()
-    for file in catalog_files(path):
-        stat = file.stat()
-        digest.update(f"{_relative(file, path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    for name, is_image in reader.files():
+        access = images if is_image else tables
+        try:
+            target = access.resolve(reader.folder, name)
+            access.check(target)
+            entry = describe(target)
+        except FileRefused as error:
+            entry = f"refused: {error}"
+        digest.update(f"{name}\0{entry}\n".encode())
     return digest.hexdigest()
 
 
-def content_sha256(path: Path) -> str:
-    """SHA-256 of every file's relative name and bytes: equal iff the data is equal."""
-    digest = hashlib.sha256()
-    for file in catalog_files(path):
-        data = file.read_bytes()
-        digest.update(f"{_relative(file, path)}\0{len(data)}\n".encode())
-        digest.update(data)
-    return digest.hexdigest()
+def stat_signature(path: Path, settings: CatalogSettings | None = None) -> str:
+    """SHA-256 of every referenced file's name, size and modification time (no content read)."""
+
+    def describe(file: Path) -> str:
+        status = file.stat()
+        return f"{status.st_size}\0{status.st_mtime_ns}"
+
+    return _fingerprint(path, settings or CatalogSettings(), describe)
+
+
+def content_sha256(path: Path, settings: CatalogSettings | None = None) -> str:
+    """SHA-256 of every referenced file's name and bytes: equal iff the data is equal."""
+    return _fingerprint(path, settings or CatalogSettings(), sha256_file)

@@ -4,13 +4,28 @@ they are against the truth (which this catalogue knows, unlike the papers' setti
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from embaug_core.embeddings import ProductVectors
 from embaug_core.labels import AugmentedLabels, augment_labels, propagate_labels
+
+#: H: the roles never labelled by augmentation (the selection part S and the rest).
+EVALUATED = ("select", "holdout")
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    """How labelled sets grow (METHODS.md section 6); every field is config of label_sets."""
+
+    k: int = field(default=10, metadata={"doc": "Neighbours per point"})
+    stop: str = field(default="per_class", metadata={"doc": "per_class, or any (the paper's 'or')"})
+    stop_on: str = field(
+        default="shrink", metadata={"doc": "shrink (METHODS.md default) or grow (literal)"}
+    )
+    seed: int = field(default=0, metadata={"doc": "Seed of the pool sample of label propagation"})
 
 
 @dataclass(frozen=True)
@@ -23,12 +38,7 @@ class LabelSets:
 
 
 def build_label_sets(
-    vectors: ProductVectors,
-    split: pd.DataFrame,
-    k: int = 10,
-    stop: str = "per_class",
-    stop_on: str = "shrink",
-    seed: int = 0,
+    vectors: ProductVectors, split: pd.DataFrame, settings: LabelSettings = LabelSettings()
 ) -> LabelSets:
     """Grow the training products' classes over the universe (the hold-out H never labelled),
     then propagate labels over seeds and a seeded sample of the pool as large as the
@@ -38,14 +48,16 @@ def build_label_sets(
         label: vectors.rows(group["product_id"]).tolist()
         for label, group in train.groupby("category")
     }
-    holdout = vectors.rows(split.loc[split["role"] == "holdout", "product_id"])
+    holdout = vectors.rows(split.loc[split["role"].isin(EVALUATED), "product_id"])
     started = time.perf_counter()
-    augmented = augment_labels(vectors.vectors, seeds, holdout, k, stop, stop_on)
+    k = settings.k
+    augmented = augment_labels(vectors.vectors, seeds, holdout, k, settings.stop, settings.stop_on)
     seconds = time.perf_counter() - started
     grown = augmented.table()
     pool = vectors.rows(split.loc[split["role"] == "pool", "product_id"])
     n_added = int((grown["step"] > 0).sum())
-    sample = np.random.default_rng(seed).choice(pool, size=min(n_added, len(pool)), replace=False)
+    rng = np.random.default_rng(settings.seed)
+    sample = rng.choice(pool, size=min(n_added, len(pool)), replace=False)
     spread = propagate_labels(vectors.vectors, seeds, sample, augmented.n_steps, k)
     ids = vectors.product_ids
     table = pd.concat(
@@ -73,20 +85,25 @@ def build_label_sets(
 
 
 def label_quality(table: pd.DataFrame, split: pd.DataFrame) -> pd.DataFrame:
-    """Per source and class: labels given, precision against the truth, and coverage (the
-    share of the pool's products of that class that got it right); class "ALL" overall."""
+    """Per source and class: labels given, how many of them can be checked (products of the
+    split; unlabelled products of the catalogue cannot), precision against the truth among
+    those, and coverage (the share of the pool's products of that class that got it right);
+    class "ALL" overall."""
     truth = split.set_index("product_id")["category"]
     pool_sizes = split[split["role"] == "pool"]["category"].value_counts()
-    given = table[table["source"] != "seed"].assign(
-        correct=lambda t: t["label"].to_numpy() == truth.loc[t["product_id"]].to_numpy()
-    )
-    per_class = given.groupby(["source", "label"]).agg(
-        labels=("correct", "size"), correct=("correct", "sum")
-    )
-    overall = given.groupby("source").agg(labels=("correct", "size"), correct=("correct", "sum"))
+    given = table[table["source"] != "seed"]
+    known = truth.reindex(given["product_id"]).to_numpy()
+    given = given.assign(checkable=pd.notna(known), correct=given["label"].to_numpy() == known)
+    columns = {
+        "labels": ("correct", "size"),
+        "checkable": ("checkable", "sum"),
+        "correct": ("correct", "sum"),
+    }
+    per_class = given.groupby(["source", "label"]).agg(**columns)
+    overall = given.groupby("source").agg(**columns)
     overall.index = pd.MultiIndex.from_product([overall.index, ["ALL"]], names=["source", "label"])
     quality = pd.concat([per_class, overall]).reset_index()
-    quality["precision"] = quality["correct"] / quality["labels"]
+    quality["precision"] = quality["correct"] / quality["checkable"].where(quality["checkable"] > 0)
     pool = quality["label"].map(pool_sizes).fillna(0)
     pool[quality["label"] == "ALL"] = pool_sizes.sum()
     quality["coverage"] = quality["correct"] / pool.where(pool > 0)
@@ -98,12 +115,11 @@ def label_set_problems(table: pd.DataFrame, split: pd.DataFrame) -> dict[str, in
     hold-out product labelled, a seed that is not a training product."""
     role = split.set_index("product_id")["role"]
     grown = table[table["source"] != "label_prop"]
+    seeds = table.loc[table["source"] == "seed", "product_id"]
     return {
         "products_in_two_classes": int(grown["product_id"].duplicated().sum()),
-        "holdout_labelled": int((role.loc[table["product_id"]] == "holdout").sum()),
-        "seeds_not_trained": int(
-            (role.loc[table.loc[table["source"] == "seed", "product_id"]] != "train").sum()
-        ),
+        "holdout_labelled": int(role.reindex(table["product_id"]).isin(EVALUATED).sum()),
+        "seeds_not_trained": int((role.reindex(seeds) != "train").sum()),
     }
 
 

@@ -6,8 +6,11 @@ partition keys and MLflow run names.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
+#: The paper's grid search over the pair methods' alpha (METHODS.md section 2).
+ALPHA_GRID = (0.1, 0.2, 0.3, 0.4, 0.5)
 TRAINERS = ("mlp", "logreg")
 LABELS = ("seeds", "knn_aug", "label_prop")
 
@@ -49,3 +52,13 @@ def get_method(name: str) -> Method:
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
     return METHODS[name]
+
+
+def method_names(names: str | None = None) -> list[str]:
+    """The methods a comparison runs: `names` (comma-separated), else EMBAUG_METHODS, else
+    all of METHODS; an unknown name is an error listing the known ones."""
+    chosen = os.environ.get("EMBAUG_METHODS", "") if names is None else names
+    picked = [name.strip() for name in chosen.split(",") if name.strip()] or list(METHODS)
+    for name in picked:
+        get_method(name)
+    return picked

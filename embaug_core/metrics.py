@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import f1_score, precision_recall_fscore_support, roc_auc_score, roc_curve
+from sklearn.metrics import precision_recall_fscore_support, roc_auc_score, roc_curve
 
 NONE = -1
 DEFAULT_THRESHOLD = 0.6
@@ -116,19 +116,31 @@ def weighted_roc_curve(probs: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"fpr": FPR_GRID, "tpr": tpr})
 
 
+#: The `kind` of the per-class row that scores "none" (its `class` is empty: no real class
+#: can be empty, so it never collides with a class called "none").
+NONE_ROW = "none"
+
+
 def per_class_report(
     probs: np.ndarray, labels: np.ndarray, classes: list[str], threshold: float = DEFAULT_THRESHOLD
 ) -> pd.DataFrame:
-    """Precision, recall, F1 and support per known class on its products, plus a "none" row
-    (precision and recall of predicting "none")."""
+    """Precision, recall, F1 and support per known class over all of H (a product of a
+    held-out class predicted as c is a false positive of c), plus the "none" row (precision
+    and recall of predicting "none"): `kind` is "class" or "none"."""
     predicted = predict_with_none(probs, threshold)
-    names = [*classes, "none"]
     indices = [*range(len(classes)), NONE]
     precision, recall, f1, support = precision_recall_fscore_support(
         labels, predicted, labels=indices, zero_division=0
     )
     return pd.DataFrame(
-        {"class": names, "support": support, "precision": precision, "recall": recall, "f1": f1}
+        {
+            "class": [*classes, ""],
+            "kind": ["class"] * len(classes) + [NONE_ROW],
+            "support": support,
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+        }
     )
 
 
@@ -153,37 +165,43 @@ def weighted_roc(truth: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> 
     return tpr
 
 
+def _macro(
+    probs: np.ndarray, labels: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Per-class precision, recall and F1 of the known classes present in H, computed over all
+    of H (METHODS.md section 7): the rows of `per_class_report` that the macro figures average."""
+    known = labels != NONE
+    if not known.any():
+        return None
+    present = np.unique(labels[known])
+    predicted = predict_with_none(probs, threshold)
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        labels, predicted, labels=present, average=None, zero_division=0
+    )
+    return precision, recall, f1
+
+
 def macro_precision_recall(
     probs: np.ndarray, labels: np.ndarray, threshold: float = DEFAULT_THRESHOLD
 ) -> tuple[float, float, float]:
-    """Macro precision and recall over the known classes present ("none" predictions count as
-    misses), and their harmonic mean: the label-augmentation paper's Table 2 figures, averaged
-    over classes first (its harmonic mean of every per-class figure is 0 as soon as one of 140
-    classes is never predicted)."""
-    known = labels != NONE
-    if not known.any():
+    """Macro precision and recall over the known classes present, counted over all of H (a
+    "none" prediction is a miss of the product's class; a held-out product predicted as c is
+    a false positive of c), and their harmonic mean: the label-augmentation paper's Table 2
+    figures, averaged over classes first (its harmonic mean of every per-class figure is 0 as
+    soon as one of 140 classes is never predicted)."""
+    per_class = _macro(probs, labels, threshold)
+    if per_class is None:
         return float("nan"), float("nan"), float("nan")
-    present = np.unique(labels[known])
-    predicted = predict_with_none(probs[known], threshold)
-    precision, recall, _, _ = precision_recall_fscore_support(
-        labels[known], predicted, labels=present, average=None, zero_division=0
-    )
-    p, r = float(precision.mean()), float(recall.mean())
+    p, r = float(per_class[0].mean()), float(per_class[1].mean())
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
 def macro_f1_known(
     probs: np.ndarray, labels: np.ndarray, threshold: float = DEFAULT_THRESHOLD
 ) -> float:
-    """Macro F1 over the known classes present, "none" predictions counting as misses."""
-    known = labels != NONE
-    if not known.any():
-        return float("nan")
-    present = np.unique(labels[known])
-    predicted = predict_with_none(probs[known], threshold)
-    return float(
-        f1_score(labels[known], predicted, labels=present, average="macro", zero_division=0)
-    )
+    """Macro F1 over the known classes present, counted over all of H like the precision."""
+    per_class = _macro(probs, labels, threshold)
+    return float("nan") if per_class is None else float(per_class[2].mean())
 
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
@@ -200,6 +218,19 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
         if (which == b).any()
     ]
     return float(sum(gaps))
+
+
+def tune_threshold(
+    probs: np.ndarray, labels: np.ndarray, default: float = DEFAULT_THRESHOLD
+) -> float:
+    """The threshold with the best balanced accuracy (mean of overall and none accuracy) on
+    these products, the lowest among ties; `default` when they hold no "none" product or no
+    known one (nothing to balance)."""
+    sweep = threshold_sweep(probs, labels)
+    balanced = ((sweep["overall"] + sweep["none"]) / 2).to_numpy()
+    if np.isnan(balanced).all():
+        return default
+    return float(sweep["threshold"].iloc[int(np.nanargmax(balanced))])
 
 
 def evaluate(

@@ -13,126 +13,34 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
+from embaug_core.comparison import (
+    SETTINGS,
+    ChampionChoice,
+    comparison_table,
+    paired_differences,
+    paired_table,
+)
 from embaug_core.figures import epochs_figure, label_sets_figure, roc_figure, threshold_figure
-
-HEADLINE = (
-    "weighted_auc",
-    "weighted_auc_mean",
-    "top1_known",
-    "overall_acc",
-    "none_acc",
-    "equal_acc_point",
-    "tradeoff_auc",
-)
-#: Run params the report lists as its settings (every distinct value across runs).
-SETTINGS = (
-    "epochs",
-    "batch_size",
-    "alpha",
-    "softness",
-    "negative_mass",
-    "gamma",
-    "threshold",
-    "head",
-    "standardize",
-    "n_train",
-    "n_eval",
-    "n_eval_none",
-    "n_classes",
-)
-#: The figures that rank methods (METHODS.md section 5), compared in pairs with the control.
-PAIRED = ("tradeoff_auc", "equal_acc_point", "weighted_auc", "overall_acc", "none_acc")
-
-
-def summarise(results: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE) -> pd.DataFrame:
-    """Per method and metric: mean over trials, maximum deviation from it, and trial count."""
-    chosen = results[results["metric"].isin(metrics)]
-    grouped = chosen.groupby(["method", "metric"])["value"]
-    return pd.DataFrame(
-        {
-            "mean": grouped.mean(),
-            "max_dev": grouped.apply(lambda v: (v - v.mean()).abs().max()),
-            "trials": grouped.count(),
-        }
-    ).reset_index()
-
-
-def comparison_table(results: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE) -> pd.DataFrame:
-    """One row per method, one column per metric, cells 'mean ± max_dev' (the paper's Table 1),
-    best first by the first metric."""
-    summary = summarise(results, metrics)
-    summary["cell"] = [
-        f"{m:.4f} ± {d:.4f}" for m, d in zip(summary["mean"], summary["max_dev"], strict=True)
-    ]
-    table = summary.pivot(index="method", columns="metric", values="cell")
-    table = table[[m for m in metrics if m in table.columns]]
-    table.insert(0, "trials", summary.groupby("method")["trials"].max())
-    lead = summary[summary["metric"] == metrics[0]].set_index("method")["mean"]
-    order = lead.reindex(table.index).sort_values(ascending=False, na_position="last").index
-    return table.loc[order]
-
-
-def paired_differences(
-    results: pd.DataFrame, baseline: str = "control", metrics: tuple[str, ...] = PAIRED
-) -> pd.DataFrame:
-    """Each method minus `baseline` on the same trial: mean, 95% t-interval and wins.
-
-    Which classes a trial holds out moves every figure more than the method does, so the
-    difference within a trial is what tells methods apart."""
-    wide = results[results["metric"].isin(metrics)].pivot_table(
-        index=["metric", "trial"], columns="method", values="value"
-    )
-    columns = ["method", "metric", "mean_diff", "ci_low", "ci_high", "wins", "trials"]
-    if baseline not in wide.columns:
-        return pd.DataFrame(columns=columns)
-    rows = []
-    for method in (m for m in wide.columns if m != baseline):
-        for metric in metrics:
-            if metric not in wide.index.get_level_values("metric"):
-                continue
-            diff = (wide.loc[metric, method] - wide.loc[metric, baseline]).dropna()
-            n = len(diff)
-            half = stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
-            rows.append(
-                {
-                    "method": method,
-                    "metric": metric,
-                    "mean_diff": diff.mean(),
-                    "ci_low": diff.mean() - half,
-                    "ci_high": diff.mean() + half,
-                    "wins": int((diff > 0).sum()),
-                    "trials": n,
-                }
-            )
-    return pd.DataFrame(rows, columns=columns)
-
-
-def paired_table(differences: pd.DataFrame) -> pd.DataFrame:
-    """Methods as rows, metrics as columns, cells 'mean [low, high] wins/n'."""
-    if differences.empty:
-        return differences
-    cells = differences.assign(
-        cell=[
-            f"{r.mean_diff:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}] {r.wins}/{r.trials}"
-            for r in differences.itertuples()
-        ]
-    )
-    table = cells.pivot(index="method", columns="metric", values="cell")
-    columns = [m for m in PAIRED if m in table.columns]
-    lead = differences[differences["metric"] == columns[0]].set_index("method")["mean_diff"]
-    return table.loc[lead.sort_values(ascending=False).index, columns]
 
 
 def per_class_table(per_class: pd.DataFrame, value: str = "f1") -> pd.DataFrame:
-    """Classes as rows (largest support first), methods as columns, mean `value` over trials."""
-    table = per_class.pivot_table(index="class", columns="method", values=value, aggfunc="mean")
-    support = per_class.groupby("class")["support"].mean()
+    """Classes as rows (largest support first; the "none" row last, keyed by its kind so no
+    class name can collide with it), methods as columns, mean `value` over trials, and in how
+    many trials each class was held out (its products were "none" there)."""
+    rows = per_class.assign(
+        kind=per_class.get("kind", "class"), **{"class": per_class["class"].fillna("")}
+    )
+    table = rows.pivot_table(index=["kind", "class"], columns="method", values=value)
+    support = rows.groupby(["kind", "class"])["support"].mean()
+    trials = rows["trial"].nunique()
+    known_in = rows[rows["kind"] == "class"].groupby("class")["trial"].nunique()
+    held = (trials - known_in.reindex(table.index.get_level_values("class"))).fillna(0)
     table.insert(0, "support", support.round(1))
-    return table.loc[support.sort_values(ascending=False).index]
+    table.insert(1, "held out in trials", held.astype(int).to_numpy())
+    order = support.reset_index().sort_values(["kind", "support"], ascending=[True, False])
+    return table.loc[list(zip(order["kind"], order["class"], strict=True))]
 
 
 def data_uri(png: bytes) -> str:
@@ -150,7 +58,7 @@ class Report:
     differences: pd.DataFrame
     settings: dict[str, object]
     runs: pd.DataFrame
-    champion: str = ""
+    champion: ChampionChoice | None = None
     figures: dict[str, bytes] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -181,8 +89,9 @@ table{{border-collapse:collapse;margin:1em 0;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:3px 7px;text-align:right}}img{{max-width:100%}}</style>
 </head><body>
 <h1>embaug: which method wins on this catalogue</h1>
-<p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Champion (best mean weighted AUC):
-<b>{html.escape(self.champion or "none")}</b>.</p><ul>{notes}</ul>
+<p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Champion:
+<b>{html.escape(self.champion.method if self.champion else "none")}</b>
+({html.escape(self.champion.rule if self.champion else "")}).</p><ul>{notes}</ul>
 <h2>Comparison over trials (the paper's Table 1)</h2>
 <p>Each cell: mean ± maximum deviation over trials, on each trial's validation hold-out;
 accuracies at the confidence threshold in the settings.</p>{table(self.comparison)}
@@ -242,7 +151,7 @@ def build_report(
     params: pd.DataFrame,
     quality: pd.DataFrame,
     links: pd.DataFrame,
-    champion: str,
+    champion: ChampionChoice,
     context: dict[str, object],
     epochs_methods: list[str],
 ) -> Report:
@@ -263,7 +172,7 @@ def build_report(
         runs=links,
         champion=champion,
         figures=report_figures(runs, evaluation, quality, threshold, epochs_methods),
-        notes=champion_notes(differences, champion),
+        notes=champion_notes(differences, champion.method),
     )
 
 

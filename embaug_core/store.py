@@ -22,14 +22,26 @@ import pandas as pd
 import pyarrow as pa
 
 from embaug_core.catalog import PRODUCT_COLUMNS, REJECTED_COLUMNS
-from embaug_core.splits import split_fingerprint
 
 logger = logging.getLogger(__name__)
 
+#: Version 2 stores unlabelled products, the catalogue's description and lineage keys.
+SCHEMA_VERSION = 2
+#: From an older version: products may lose a class; derived tables are rebuilt from scratch.
+MIGRATION = """
+ALTER TABLE products ALTER COLUMN category DROP NOT NULL;
+ALTER TABLE products ALTER COLUMN image_sha256 DROP NOT NULL;
+DROP TABLE IF EXISTS splits;
+DROP TABLE IF EXISTS label_sets;
+"""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS products (
     product_id VARCHAR PRIMARY KEY, title VARCHAR NOT NULL, description VARCHAR NOT NULL,
-    category VARCHAR NOT NULL, image_sha256 VARCHAR NOT NULL, source VARCHAR);
+    category VARCHAR, image_sha256 VARCHAR, source VARCHAR);
+CREATE TABLE IF NOT EXISTS catalogue (
+    sha256 VARCHAR, source_sha256 VARCHAR, path VARCHAR, layout VARCHAR, features VARCHAR[],
+    label_column VARCHAR, products BIGINT, labelled BIGINT, rejected BIGINT,
+    loaded_at TIMESTAMPTZ);
 CREATE TABLE IF NOT EXISTS rejected_products (
     source VARCHAR, line BIGINT, product_id VARCHAR, reason VARCHAR);
 CREATE TABLE IF NOT EXISTS images (image_sha256 VARCHAR PRIMARY KEY, data BLOB NOT NULL);
@@ -38,13 +50,51 @@ CREATE TABLE IF NOT EXISTS embeddings (
     PRIMARY KEY (encoder, content_sha256));
 CREATE TABLE IF NOT EXISTS splits (
     trial VARCHAR NOT NULL, product_id VARCHAR NOT NULL, category VARCHAR NOT NULL,
-    role VARCHAR NOT NULL, known BOOLEAN NOT NULL, PRIMARY KEY (trial, product_id));
+    role VARCHAR NOT NULL, known BOOLEAN NOT NULL, catalogue_sha256 VARCHAR,
+    PRIMARY KEY (trial, product_id));
 CREATE TABLE IF NOT EXISTS label_sets (
     trial VARCHAR NOT NULL, product_id VARCHAR NOT NULL, label VARCHAR NOT NULL,
-    source VARCHAR NOT NULL, step INTEGER NOT NULL, split_sha256 VARCHAR NOT NULL);
+    source VARCHAR NOT NULL, step INTEGER NOT NULL, lineage VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS human_labels (
+    product_id VARCHAR NOT NULL, category VARCHAR NOT NULL, file_sha256 VARCHAR NOT NULL,
+    line BIGINT, imported_at TIMESTAMPTZ NOT NULL);
+CREATE TABLE IF NOT EXISTS label_imports (
+    file_sha256 VARCHAR PRIMARY KEY, file_name VARCHAR, imported_at TIMESTAMPTZ,
+    labels BIGINT, left_empty BIGINT, rejected BIGINT, conflicts BIGINT,
+    model_version VARCHAR, model_accuracy DOUBLE, scored BIGINT);
+CREATE TABLE IF NOT EXISTS predictions (
+    product_id VARCHAR PRIMARY KEY, content_sha256 VARCHAR, category VARCHAR,
+    probability DOUBLE, none BOOLEAN, top_1 VARCHAR, p_1 DOUBLE, top_2 VARCHAR, p_2 DOUBLE,
+    top_3 VARCHAR, p_3 DOUBLE, model_name VARCHAR, model_version VARCHAR,
+    scored_at TIMESTAMPTZ);
 CREATE TABLE IF NOT EXISTS results (
     trial VARCHAR, method VARCHAR, metric VARCHAR, value DOUBLE, run_id VARCHAR);
 """
+CATALOGUE_COLUMNS = [
+    "sha256",
+    "source_sha256",
+    "path",
+    "layout",
+    "features",
+    "label_column",
+    "products",
+    "labelled",
+    "rejected",
+    "loaded_at",
+]
+HUMAN_LABEL_COLUMNS = ["product_id", "category", "file_sha256", "line", "imported_at"]
+IMPORT_COLUMNS = [
+    "file_sha256",
+    "file_name",
+    "imported_at",
+    "labels",
+    "left_empty",
+    "rejected",
+    "conflicts",
+    "model_version",
+    "model_accuracy",
+    "scored",
+]
 REPORT_TABLES = (
     "results",
     "paired_differences",
@@ -96,6 +146,7 @@ class Store:
             if read_only:
                 yield connection
                 return
+            _migrate(connection)
             connection.execute(SCHEMA)
             connection.begin()
             try:
@@ -114,28 +165,53 @@ class Store:
 
     # -- products ---------------------------------------------------------------------------
 
-    def replace_products(
-        self, products: pd.DataFrame, rejected: pd.DataFrame, images: dict[str, bytes]
-    ) -> int:
-        """Make `products` the catalogue; store the images not stored yet. Returns new images."""
-        new_images = pa.table(
+    def add_images(self, images: dict[str, bytes]) -> int:
+        """Store image files not stored yet (content-addressed, so harmless before a load
+        commits: unreferenced ones go at the next `replace_products`). Returns how many."""
+        rows = pa.table(
             {"image_sha256": list(images), "data": pa.array(list(images.values()), pa.binary())}
         )
         with self.connect() as connection:
             before = _count(connection, "images")
-            _insert(connection, "images", new_images, "ON CONFLICT DO NOTHING")
+            _insert(connection, "images", rows, "ON CONFLICT DO NOTHING")
+            return _count(connection, "images") - before
+
+    def replace_products(
+        self, products: pd.DataFrame, rejected: pd.DataFrame, catalogue: dict[str, object]
+    ) -> int:
+        """Make `products` the catalogue, in one transaction, with its description
+        (`catalogue`: the columns of the table of that name); images no product refers to any
+        more are removed. Returns how many were removed."""
+        with self.connect() as connection:
             connection.execute("DELETE FROM products")
             _insert(connection, "products", products[list(PRODUCT_COLUMNS)])
             connection.execute("DELETE FROM rejected_products")
             _insert(connection, "rejected_products", rejected[list(REJECTED_COLUMNS)])
-            return _count(connection, "images") - before
+            connection.execute("DELETE FROM catalogue")
+            _insert(connection, "catalogue", pd.DataFrame([catalogue])[CATALOGUE_COLUMNS])
+            before = _count(connection, "images")
+            connection.execute(
+                "DELETE FROM images WHERE image_sha256 NOT IN "
+                "(SELECT image_sha256 FROM products WHERE image_sha256 IS NOT NULL)"
+            )
+            return before - _count(connection, "images")
 
     def products(self) -> pd.DataFrame:
-        """The current catalogue, ordered by product id."""
-        return self.query(
+        """The current catalogue, ordered by product id (category None: unlabelled)."""
+        products = self.query(
             "SELECT product_id, title, description, category, image_sha256 FROM products "
             "ORDER BY product_id"
         )
+        return products.astype(object).where(products.notna(), None)
+
+    def catalogue(self) -> dict[str, object]:
+        """What was loaded last: fingerprints, path, layout, features, label column, counts."""
+        rows = self.query("SELECT * FROM catalogue")
+        if rows.empty:
+            raise LookupError(f"{self.path}: no catalogue loaded; materialise raw_products first")
+        row = rows.iloc[0].to_dict()
+        row["features"] = tuple(row["features"])
+        return row
 
     def image_bytes(self, hashes: Sequence[str]) -> dict[str, bytes]:
         with self.connect(read_only=True) as connection:
@@ -219,8 +295,11 @@ class Store:
 
     # -- splits -----------------------------------------------------------------------------
 
-    def replace_split(self, trial: str, split: pd.DataFrame) -> None:
-        rows = split.assign(trial=trial)[["trial", "product_id", "category", "role", "known"]]
+    def replace_split(self, trial: str, split: pd.DataFrame, catalogue_sha256: str) -> None:
+        """Store a trial's split, made on the catalogue of that fingerprint."""
+        rows = split.assign(trial=trial, catalogue_sha256=catalogue_sha256)[
+            ["trial", "product_id", "category", "role", "known", "catalogue_sha256"]
+        ]
         with self.connect() as connection:
             connection.execute("DELETE FROM splits WHERE trial = ?", [trial])
             _insert(connection, "splits", rows)
@@ -237,39 +316,66 @@ class Store:
 
     # -- label sets -------------------------------------------------------------------------
 
-    def replace_label_sets(self, trial: str, table: pd.DataFrame, split_sha256: str) -> None:
-        rows = table.assign(trial=trial, split_sha256=split_sha256)[
-            ["trial", "product_id", "label", "source", "step", "split_sha256"]
+    def split_catalogues(self) -> dict[str, str]:
+        """Each stored trial and the fingerprint of the catalogue its split was made on."""
+        rows = self.query("SELECT DISTINCT trial, catalogue_sha256 FROM splits ORDER BY trial")
+        return dict(zip(rows["trial"], rows["catalogue_sha256"].fillna(""), strict=True))
+
+    def replace_label_sets(self, trial: str, table: pd.DataFrame, lineage: str) -> None:
+        """Store a trial's label sets, built on the split and vectors of that lineage key."""
+        rows = table.assign(trial=trial, lineage=lineage)[
+            ["trial", "product_id", "label", "source", "step", "lineage"]
         ]
         with self.connect() as connection:
             connection.execute("DELETE FROM label_sets WHERE trial = ?", [trial])
             _insert(connection, "label_sets", rows)
 
-    def label_set(self, trial: str, source: str, split_sha256: str) -> pd.DataFrame:
-        """The (product_id, label) rows of one source of a trial, built on the given split."""
-        labels = self.query(
-            "SELECT product_id, label, split_sha256 FROM label_sets "
-            "WHERE trial = ? AND source = ? ORDER BY product_id",
-            [trial, source],
+    def label_sets(self, trial: str | None = None) -> pd.DataFrame:
+        """Stored label sets (of one trial, or all), with the fingerprints they were built on."""
+        where, parameters = ("WHERE trial = ?", [trial]) if trial else ("", [])
+        return self.query(
+            f"SELECT * FROM label_sets {where} ORDER BY trial, product_id", parameters
         )
-        if labels.empty or (labels["split_sha256"] != split_sha256).any():
-            raise LookupError(
-                f"no {source} labels for the current split of {trial}; materialise label_sets"
+
+    # -- people's labels --------------------------------------------------------------------
+
+    def add_human_labels(self, labels: pd.DataFrame, record: dict[str, object]) -> bool:
+        """Store one imported file's labels and its record, in one transaction; a file already
+        imported (same hash) changes nothing. Returns whether it was new."""
+        with self.connect() as connection:
+            seen = connection.execute(
+                "SELECT count(*) FROM label_imports WHERE file_sha256 = ?", [record["file_sha256"]]
+            ).fetchall()[0][0]
+            if seen:
+                return False
+            _insert(connection, "human_labels", labels[HUMAN_LABEL_COLUMNS])
+            _insert(connection, "label_imports", pd.DataFrame([record])[IMPORT_COLUMNS])
+            return True
+
+    def human_labels(self) -> pd.DataFrame:
+        """Every label people gave, oldest first (a later label of a product overrides)."""
+        return self.query("SELECT * FROM human_labels ORDER BY imported_at, line")
+
+    def label_imports(self) -> pd.DataFrame:
+        return self.query("SELECT * FROM label_imports ORDER BY imported_at")
+
+    # -- predictions ------------------------------------------------------------------------
+
+    def upsert_predictions(self, table: pd.DataFrame, keep: Sequence[str]) -> None:
+        """Store new predictions (replacing a product's older one) and drop the predictions
+        of products outside `keep` (no longer in the catalogue, or now labelled)."""
+        with self.connect() as connection:
+            connection.register("wanted", pa.table({"product_id": list(keep)}))
+            connection.execute(
+                "DELETE FROM predictions WHERE product_id NOT IN (SELECT product_id FROM wanted)"
             )
-        return labels[["product_id", "label"]]
+            if len(table):
+                connection.register("incoming", table)
+                connection.execute("INSERT OR REPLACE INTO predictions SELECT * FROM incoming")
+                connection.unregister("incoming")
 
-    def label_tables(self) -> pd.DataFrame:
-        """Every trial's label sets that were built on the trial's current split."""
-        current = pd.DataFrame(
-            list(self.split_fingerprints().items()), columns=["trial", "split_sha256"]
-        )
-        labels = self.query("SELECT * FROM label_sets")
-        return labels.merge(current, on=["trial", "split_sha256"]).drop(columns="split_sha256")
-
-    def split_fingerprints(self) -> dict[str, str]:
-        """The fingerprint of every stored trial's split, to match runs to current splits."""
-        trials = self.query("SELECT DISTINCT trial FROM splits ORDER BY trial")["trial"]
-        return {trial: split_fingerprint(self.split(trial)) for trial in trials}
+    def predictions(self) -> pd.DataFrame:
+        return self.query("SELECT * FROM predictions ORDER BY product_id")
 
     # -- results ----------------------------------------------------------------------------
 
@@ -282,6 +388,22 @@ class Store:
                 connection.register("frame", table)
                 connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM frame")
                 connection.unregister("frame")
+
+
+def _migrate(connection: duckdb.DuckDBPyConnection) -> None:
+    """Bring a store written by an older embaug to SCHEMA_VERSION (idempotent)."""
+    connection.execute("CREATE TABLE IF NOT EXISTS embaug_schema (version INTEGER)")
+    found = connection.execute("SELECT max(version) FROM embaug_schema").fetchall()[0][0]
+    if found is not None and found >= SCHEMA_VERSION:
+        return
+    has_products = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'products'"
+    ).fetchall()[0][0]
+    if has_products:
+        logger.info("store %s: upgrading to schema %d", connection, SCHEMA_VERSION)
+        connection.execute(MIGRATION)
+    connection.execute("DELETE FROM embaug_schema")
+    connection.execute("INSERT INTO embaug_schema VALUES (?)", [SCHEMA_VERSION])
 
 
 def _count(connection: duckdb.DuckDBPyConnection, table: str) -> int:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-from embaug_core.augment import Augmenter, ZetaMixup
+from embaug_core.mixup import Augmenter, ZetaMixup
 from embaug_core.model import Classifier, Standardizer, build_head
 
 logger = logging.getLogger(__name__)
@@ -28,14 +28,20 @@ EpochCallback = Callable[[int, float, float, Classifier], None]
 class TrainConfig:
     """Training settings; defaults as METHODS.md section 4 (the paper ran 576 epochs)."""
 
-    epochs: int = 48
+    epochs: int = field(default=48, metadata={"doc": "The paper ran 576"})
     batch_size: int = 128
     lr_min: float = 3e-4
     lr_max: float = 3e-3
-    step_epochs: int = 12
+    step_epochs: int = field(
+        default=12, metadata={"doc": "Half-cycle of the triangular cyclic LR, in epochs"}
+    )
     weight_decay: float = 1e-4
-    head: str = "mlp"
-    standardize: bool = True
+    head: str = field(
+        default="mlp", metadata={"doc": "mlp (embedding-augmentation paper) or linear"}
+    )
+    standardize: bool = field(
+        default=True, metadata={"doc": "Standardise inputs with training statistics"}
+    )
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -18,7 +18,7 @@ import dagster as dg
 # The only way a sensor can request a backfill; RunRequest.for_asset_graph_subset takes it.
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
 
-from embaug_core.catalog import CatalogError, locate_catalog
+from embaug_core.catalog import CatalogError, CatalogSettings, locate_catalog
 from embaug_core.fingerprint import content_sha256, stat_signature
 
 RETRAIN_CRON = os.environ.get("EMBAUG_RETRAIN_CRON", "0 3 * * 1")
@@ -43,7 +43,7 @@ def last_catalogue_load(instance: dg.DagsterInstance) -> dict[str, Any] | None:
         return None
     return {
         "settings": metadata["settings"],
-        "sha256": metadata["catalogue_sha256"],
+        "sha256": metadata.get("source_sha256"),
         "run_id": event.run_id,
     }
 
@@ -82,13 +82,14 @@ def catalogue_changed(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg
     if last is None:
         return dg.SkipReason("raw_products was never materialised: nothing to watch yet")
     try:
-        path = locate_catalog(last["settings"]["path"])
-        stats = stat_signature(path)
+        settings = CatalogSettings.from_mapping(last["settings"])
+        path = locate_catalog(settings.path)
+        stats = stat_signature(path, settings)
     except (CatalogError, FileNotFoundError) as error:
         return dg.SkipReason(f"catalogue unreadable: {error}")
     seen = json.loads(context.cursor) if context.cursor else {}
     same_files = seen.get("path") == str(path) and seen.get("stats") == stats
-    content = seen["sha256"] if same_files else content_sha256(path)
+    content = seen["sha256"] if same_files else content_sha256(path, settings)
     context.update_cursor(json.dumps({"path": str(path), "stats": stats, "sha256": content}))
     if content == last["sha256"]:
         return dg.SkipReason(f"{path}: unchanged since its last load")

@@ -1,15 +1,17 @@
 """Partition keys are plain words: `trial_0` and method names (no `, | [ ]`). The number of
-trials (EMBAUG_TRIALS, default 5) is read when the definitions load."""
+trials (EMBAUG_TRIALS, default 5) and the methods (EMBAUG_METHODS, default all) are read when
+the definitions load."""
 
 import dagster as dg
 
-from embaug_core.methods import METHODS
+from embaug_core.methods import method_names
 from embaug_core.splits import trial_names
 
 TRIALS = trial_names()
+METHOD_KEYS = method_names()
 
 trial_partitions = dg.StaticPartitionsDefinition(TRIALS)
-method_partitions = dg.StaticPartitionsDefinition(list(METHODS))
+method_partitions = dg.StaticPartitionsDefinition(METHOD_KEYS)
 trial_method_partitions = dg.MultiPartitionsDefinition(
     {"trial": trial_partitions, "method": method_partitions}
 )

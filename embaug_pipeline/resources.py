@@ -8,8 +8,10 @@ import dagster as dg
 import mlflow
 from filelock import FileLock
 
+from embaug_core.embeddings import ProductVectors, product_vectors
 from embaug_core.encoders import ImageEncoder, TextEncoder
 from embaug_core.home import Home
+from embaug_core.lineage import Lineage, current_lineage
 from embaug_core.store import Store
 from embaug_core.tracking import use_tracking_store
 
@@ -44,6 +46,19 @@ class EncodersResource(dg.ConfigurableResource):
         return ImageEncoder(
             self.image_model, self.image_checkpoint or None, self.image_size, self.image_batch_size
         )
+
+    def identities(self, features: tuple[str, ...]) -> dict[str, str]:
+        """The encoder identity of each feature in use (titles and descriptions share one)."""
+        return {f: (self.image() if f == "image" else self.text()).identity for f in features}
+
+    def vectors(self, store: Store) -> tuple[ProductVectors, Lineage]:
+        """The product matrix of the catalogue in the store, and what is current for it."""
+        identities = self.identities(store.catalogue()["features"])
+        return product_vectors(store, identities), current_lineage(store, identities)
+
+    def lineage(self, store: Store) -> Lineage:
+        """What is current in the store for these encoders (no vectors read)."""
+        return current_lineage(store, self.identities(store.catalogue()["features"]))
 
 
 class MlflowResource(dg.ConfigurableResource):

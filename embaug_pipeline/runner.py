@@ -14,15 +14,20 @@ import dagster as dg
 import pandas as pd
 
 from embaug_core.home import Home
-from embaug_core.methods import METHODS
-from embaug_core.tracking import current_runs, finished_runs
+from embaug_core.tracking import ALPHA_SEARCH
+from embaug_core.tracking.results import current_runs, finished_runs
 from embaug_pipeline import definitions
-from embaug_pipeline.partitions import TRIALS, trial_method_key
-from embaug_pipeline.resources import StoreResource
+from embaug_pipeline.assets.reporting import CHAMPION_CHECK
+from embaug_pipeline.partitions import METHOD_KEYS, TRIALS, trial_method_key
+from embaug_pipeline.resources import EncodersResource, StoreResource
 
 logger = logging.getLogger(__name__)
 EMBEDDING_ASSETS = ("text_embeddings", "image_embeddings")
 PID_TAG, HOST_TAG = "embaug/pid", "embaug/host"
+#: Dagster's console log of in-process runs: quiet (the event log keeps everything, and the
+#: command line shows embaug's own progress and one line per failure); EMBAUG_DAGSTER_LOG=INFO
+#: (or `embaug demo --verbose`) prints Dagster's events too.
+CONSOLE_LEVEL = os.environ.get("EMBAUG_DAGSTER_LOG", "CRITICAL")
 
 
 @dataclass
@@ -31,20 +36,37 @@ class GraphOptions:
 
     data: str = ""
     sample_fraction: float = 0.1
+    #: More raw_products config: label_column, features, image_roots, ...
+    catalogue: dict[str, object] = field(default_factory=dict)
     trials: int = len(TRIALS)
-    methods: Sequence[str] = tuple(METHODS)
+    methods: Sequence[str] = tuple(METHOD_KEYS)
     epochs: int = 48
     training: dict[str, object] = field(default_factory=dict)
     splits: dict[str, object] = field(default_factory=dict)
     report: dict[str, object] = field(default_factory=dict)
 
 
+class GraphFailure(RuntimeError):
+    """A step of the graph failed; the message is its cause in a line or two, `detail` the
+    whole error with its stack (shown with --verbose)."""
+
+    def __init__(self, step: str, cause: str, detail: str, run_id: str):
+        super().__init__(f"{step} failed: {cause}")
+        self.step, self.cause, self.detail, self.run_id = step, cause, detail, run_id
+
+
 @dataclass
 class GraphOutcome:
-    """The results table, and what the embedding cache did (metadata per embedding asset)."""
+    """The results table, what the embedding cache did (metadata per embedding asset), and the
+    champion check (passed, and its metadata)."""
 
     results: pd.DataFrame
     embeddings: dict[str, dict[str, object]]
+    champion_check: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def champion_below_floor(self) -> bool:
+        return self.champion_check.get("passed") is False
 
     def embedding_lines(self) -> list[str]:
         return [
@@ -117,7 +139,7 @@ def run_assets(
     release_abandoned_runs(instance)
     started = time.perf_counter()
     run_config = {
-        "loggers": {"console": {"config": {"log_level": "INFO"}}},
+        "loggers": {"console": {"config": {"log_level": CONSOLE_LEVEL}}},
         "ops": {
             name: {"config": value} for name, value in (config or {}).items() if name in selection
         },
@@ -130,11 +152,46 @@ def run_assets(
         instance=instance,
         resources=definitions.RESOURCES,
         tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
+        raise_on_error=False,
     )
     logger.info(
         "%s %s: %.1f s", ",".join(selection), partition_key or "", time.perf_counter() - started
     )
+    failure = step_failure(result)
+    if failure:
+        raise GraphFailure(*failure, result.run_id)
     return result
+
+
+def step_failure(result: dg.ExecuteInProcessResult) -> tuple[str, str, str] | None:
+    """The first failed step, the root cause of its error and the whole error, or None. A
+    failed blocking check is not a step failure: the caller reads the check's evaluation."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error:
+            chain = [event.step_failure_data.error]
+            while chain[-1].cause is not None:
+                chain.append(chain[-1].cause)
+            if any(error.cls_name == "DagsterAssetCheckFailedError" for error in chain):
+                continue
+            detail = event.step_failure_data.error.to_string()
+            return str(event.step_key), _without_class(chain[-1]), detail
+    return None
+
+
+def _without_class(error) -> str:
+    """An error's message without its exception class ("CatalogError: ...")."""
+    message = error.message.strip()
+    prefix = f"{error.cls_name}: "
+    return message.split(prefix, 1)[1] if prefix in message[: len(prefix) + 200] else message
+
+
+def check_outcome(result: dg.ExecuteInProcessResult, check: str) -> dict[str, object]:
+    """A check's verdict and metadata from a run ({} when it was not evaluated)."""
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.check_name == check:
+            meta = {k: v.value for k, v in evaluation.metadata.items()}
+            return {"passed": evaluation.passed, **meta}
+    return {}
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:
@@ -149,7 +206,11 @@ def materialize_graph(
     prepare_home()
     instance = instance or dg.DagsterInstance.get()
     config = {
-        "raw_products": {"path": options.data, "sample_fraction": options.sample_fraction},
+        "raw_products": {
+            "path": options.data,
+            "sample_fraction": options.sample_fraction,
+            **options.catalogue,
+        },
         "trial_splits": options.splits,
         "trained_models": {"epochs": options.epochs, **options.training},
         "evaluation_report": options.report,
@@ -161,9 +222,10 @@ def materialize_graph(
     for trial in trials:
         for method in options.methods:
             run_assets(["trained_models"], instance, config, str(trial_method_key(trial, method)))
-    run_assets(["evaluation_report", "labeling_queue"], instance, config)
+    reported = run_assets(["evaluation_report", "labeling_queue"], instance, config)
     results = StoreResource().get().query("SELECT * FROM results")
-    return GraphOutcome(results, {name: _metadata(encoded, name) for name in EMBEDDING_ASSETS})
+    embeddings = {name: _metadata(encoded, name) for name in EMBEDDING_ASSETS}
+    return GraphOutcome(results, embeddings, check_outcome(reported, CHAMPION_CHECK))
 
 
 def materialize_alpha_search(
@@ -176,7 +238,6 @@ def materialize_alpha_search(
     for trial in TRIALS[:trials]:
         run_assets(["alpha_search"], instance, {"alpha_search": settings}, trial)
     tracking = definitions.RESOURCES["tracking"]
-    runs = current_runs(
-        finished_runs(tracking.uri(), tracking.experiment, "alpha_search"), StoreResource().get()
-    )
+    lineage = EncodersResource().lineage(StoreResource().get())
+    runs = current_runs(finished_runs(tracking.uri(), tracking.experiment, ALPHA_SEARCH), lineage)
     return runs.assign(method=runs["method"] + "@" + runs["variant"])

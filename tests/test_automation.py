@@ -4,11 +4,11 @@ materialisation of a small catalogue in the real layout."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from PIL import Image
 
 from embaug_core.methods import METHODS
 from embaug_pipeline import definitions
@@ -68,8 +68,12 @@ def test_unchanged_or_touched_catalogue_requests_nothing(loaded):
 def test_new_content_requests_one_refresh_with_the_last_settings(loaded):
     catalogue, instance = loaded
     first, _ = _sensor(instance)
-    image = next((catalogue / "images").iterdir())
-    shutil.copy(image, catalogue / "images" / "999999.jpg")
+    (catalogue / "images" / "unreferenced.jpg").write_bytes(b"no row names this file")
+    _, nothing = _sensor(instance, first.cursor)
+    assert isinstance(nothing, dg.SkipReason)  # only what the catalogue refers to counts
+    image = next((catalogue / "images").glob("[0-9]*.jpg"))
+    with Image.open(image) as photo:
+        photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(image)
     context, request = _sensor(instance, first.cursor)
     assert isinstance(request, dg.RunRequest)
     settings = request.run_config["ops"]["raw_products"]["config"]

@@ -14,7 +14,13 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from embaug_core.catalog import CatalogError, html_to_text, load_catalog, locate_catalog
+from embaug_core.catalog import (
+    CatalogError,
+    CatalogSettings,
+    html_to_text,
+    load_catalog,
+    locate_catalog,
+)
 
 
 @pytest.fixture
@@ -63,7 +69,9 @@ def test_bad_rows_are_rejected_with_reasons_and_the_rest_loads(broken_slice: Pat
 def test_malformed_lines_of_the_real_full_styles_csv_are_rejected():
     from tests.conftest import real_catalogue
 
-    catalog = load_catalog(real_catalogue() / "styles_full.csv", sample_fraction=0.02)
+    catalog = load_catalog(
+        real_catalogue() / "styles_full.csv", CatalogSettings(sample_fraction=0.02)
+    )
     counts = catalog.rejection_counts()
     assert counts["malformed line"] == 22
     assert len(catalog.products) > 800
@@ -152,9 +160,9 @@ def test_locate_catalog_explains_where_to_get_one(tmp_path: Path, monkeypatch: p
 
 
 def test_stratified_sample_keeps_every_class_share(kaggle_slice: Path):
-    catalog = load_catalog(kaggle_slice, sample_fraction=0.5, sample_seed=3)
+    catalog = load_catalog(kaggle_slice, CatalogSettings(sample_fraction=0.5, sample_seed=3))
     assert catalog.products["category"].value_counts().eq(6).all()
-    again = load_catalog(kaggle_slice, sample_fraction=0.5, sample_seed=3)
+    again = load_catalog(kaggle_slice, CatalogSettings(sample_fraction=0.5, sample_seed=3))
     assert list(again.products["product_id"]) == list(catalog.products["product_id"])
 
 
@@ -178,7 +186,9 @@ def test_a_catalogue_where_every_row_is_bad_is_one_clear_error(kaggle_slice: Pat
     shutil.copytree(kaggle_slice, folder)
     for image in (folder / "images").glob("*.jpg"):
         image.write_bytes(b"")
-    with pytest.raises(CatalogError, match=r"no usable product \(72 rows rejected: 72 unreadable"):
+    with pytest.raises(
+        CatalogError, match=r"no usable product: 72 rows read, 72 rejected \(72 unreadable image\)"
+    ):
         load_catalog(folder)
 
 
@@ -261,6 +271,6 @@ def test_a_failed_load_keeps_what_was_stored(kaggle_slice: Path, tmp_path: Path,
     failed = load(bad)
     assert not failed.success
     [failure] = [e for e in failed.all_events if e.is_step_failure]
-    assert "no usable product (72 rows rejected" in str(failure.step_failure_data.error)
+    assert "no usable product: 72 rows read, 72 rejected" in str(failure.step_failure_data.error)
     pd.testing.assert_frame_equal(store.products(), before)
     assert store.query("SELECT count(*) AS n FROM images")["n"][0] == 72

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from embaug_pipeline.cli import build_parser, main
+from embaug_pipeline.cli import EXIT_BELOW_FLOOR, EXIT_FAILED, build_parser, main
 
 
 def test_report_without_results_says_what_to_run(tmp_path, monkeypatch, capsys):
@@ -26,3 +26,32 @@ def test_unknown_methods_are_refused_before_any_work(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="unknown method"):
         main(["demo", "--methods", "control,cutmix"])
     assert build_parser().parse_args(["ui"]).host == "127.0.0.1"
+
+
+def test_a_catalogue_that_cannot_be_used_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EMBAUG_HOME", str(tmp_path / "home"))
+    one = tmp_path / "one.csv"
+    one.write_text("id,title,description,category,image\n1,Shirt,,Tops,a.jpg\n")
+    assert main(["demo", "--data", str(one)]) == EXIT_FAILED
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-2] == (
+        f"embaug: raw_products failed: {one}: no usable product: 1 rows read, 0 rejected, "
+        "1 left out by the sample (raise the sample fraction); nothing was stored"
+    )
+    assert err[-1] == "(--verbose shows the whole error)" and len(err) <= 4
+
+
+def test_a_champion_under_the_floor_is_an_outcome_not_a_traceback(
+    kaggle_slice, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("EMBAUG_HOME", str(tmp_path / "home"))
+    arguments = ["demo", "--data", str(kaggle_slice), "--sample-fraction", "1", "--trials", "1"]
+    status = main(
+        [*arguments, "--methods", "control,logreg", "--epochs", "2", "--auc-floor", "1.01"]
+    )
+    out, err = capsys.readouterr()
+    assert status == EXIT_BELOW_FLOOR
+    assert "| logreg" in out and "| control" in out  # the comparison table is printed
+    assert "under the floor 1.01: the labeling queue was not rebuilt" in err
+    assert "Traceback" not in err and "DagsterAssetCheckFailedError" not in err
+    assert not (tmp_path / "home" / "reports" / "labeling_queue.csv").exists()

@@ -18,13 +18,14 @@ EMBED = textwrap.dedent(
     """
     import sys
     from embaug_core.catalog import load_catalog
+    from embaug_core.ingest import store_catalog
     from embaug_core.embeddings import fill_cache
     from embaug_core.encoders import ImageEncoder
     from embaug_core.store import Store
 
     store = Store(sys.argv[1])
     catalog = load_catalog(sys.argv[2])
-    store.replace_products(catalog.products, catalog.rejected, catalog.images)
+    store_catalog(store, catalog)
     hashes = list(catalog.images)
     fill_cache(store, ImageEncoder(), lambda chunk: [catalog.images[h] for h in chunk], hashes,
                chunk_size=8, on_chunk=lambda done, total, s: print("chunk", done, flush=True))
@@ -85,6 +86,7 @@ def test_a_killed_run_frees_its_pool_slot_and_the_rerun_completes(
         **os.environ,
         "EMBAUG_HOME": str(tmp_path / "home"),
         "DAGSTER_HOME": str(tmp_path / "home" / "dagster"),
+        "EMBAUG_DAGSTER_LOG": "INFO",  # the test reads Dagster's step logs
     }
     command = [sys.executable, "-c", REFRESH, str(kaggle_slice)]
     worker = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)

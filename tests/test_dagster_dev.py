@@ -25,13 +25,15 @@ import pytest
 from PIL import Image
 
 from embaug_core.home import Home
-from embaug_core.methods import METHODS
 from embaug_core.store import Store
 from embaug_pipeline.runner import EMBEDDING_ASSETS, prepare_home, run_assets
 from tests.conftest import write_kaggle_slice
 
 WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
 TRIALS = ("trial_0", "trial_1")
+#: A small grid keeps the retraining test well inside its limits on a busy machine, and still
+#: covers a method that reads label sets (knn_aug) and the peer.
+METHODS = ("control", "logreg", "knn_aug")
 REPOSITORY = {"repositoryLocationName": "embaug", "repositoryName": "__repository__"}
 RUN_DONE = {"SUCCESS", "FAILURE", "CANCELED"}
 
@@ -100,6 +102,7 @@ def dagster_dev(tmp_path_factory: pytest.TempPathFactory):
         patch.setenv("EMBAUG_HOME", str(root / "home"))
         patch.setenv("EMBAUG_DATA", str(catalogue))
         patch.setenv("EMBAUG_TRIALS", str(len(TRIALS)))
+        patch.setenv("EMBAUG_METHODS", ",".join(METHODS))
         patch.setenv("EMBAUG_SENSOR_SECONDS", "5")
         patch.setenv("DAGSTER_HOME", str(root / "home" / "dagster"))
         home = prepare_home()
@@ -251,7 +254,7 @@ def test_a_changed_catalogue_retrains_everything_concurrently_one_run_per_partit
     client = mlflow.MlflowClient(home.mlflow_uri)
     experiment = client.get_experiment_by_name("embaug")
     logged = client.search_runs(
-        [experiment.experiment_id], "tags.`embaug.source` = 'trained_models'", max_results=1000
+        [experiment.experiment_id], "tags.`embaug.source` = 'grid'", max_results=1000
     )
     backfill_runs = {r.run_id for r in training}
     mine = [r for r in logged if r.data.tags["dagster.run_id"] in backfill_runs]

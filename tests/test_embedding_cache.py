@@ -9,6 +9,7 @@ import pytest
 
 from embaug_core.catalog import load_catalog
 from embaug_core.embeddings import fill_cache, product_texts, product_vectors
+from embaug_core.ingest import store_catalog
 from embaug_core.store import Store
 
 
@@ -32,7 +33,7 @@ def test_second_pass_computes_nothing_and_new_products_only_themselves(
     store = Store(tmp_path / "embaug.duckdb")
     catalog = load_catalog(kaggle_slice)
     first, rest = catalog.products.iloc[:60], catalog.products
-    store.replace_products(first, catalog.rejected, catalog.images)
+    store_catalog(store, catalog, products=first)
     texts = CountingEncoder(text_encoder)
     report = fill_cache(
         store, texts, product_texts(first), list(product_texts(first)), chunk_size=16
@@ -42,14 +43,15 @@ def test_second_pass_computes_nothing_and_new_products_only_themselves(
     again = fill_cache(store, texts, product_texts(first), list(product_texts(first)))
     assert again.computed == 0 and again.cached == report.requested
 
-    store.replace_products(rest, catalog.rejected, catalog.images)
+    store_catalog(store, catalog, products=rest)
     grown = fill_cache(store, texts, product_texts(rest), list(product_texts(rest)))
     assert grown.computed == len(set(product_texts(rest)) - set(product_texts(first)))
 
     hashes = rest["image_sha256"].unique().tolist()
     images = CountingEncoder(image_encoder)
     fill_cache(store, images, lambda chunk: [catalog.images[h] for h in chunk], hashes)
-    vectors = product_vectors(store, text_encoder.identity, image_encoder.identity)
+    identities = {"title": text_encoder.identity, "description": text_encoder.identity}
+    vectors = product_vectors(store, identities | {"image": image_encoder.identity})
     assert vectors.vectors.shape == (72, 768 * 2 + 1280)
     assert vectors.vectors.dtype == np.float32
     row = vectors.rows([rest["product_id"].iloc[5]])[0]

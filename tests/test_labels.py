@@ -136,7 +136,7 @@ def test_trial_label_sets_and_their_quality_against_the_truth():
     import pandas as pd
 
     from embaug_core.embeddings import ProductVectors
-    from embaug_core.label_sets import build_label_sets, label_quality
+    from embaug_core.label_sets import LabelSettings, build_label_sets, label_quality
 
     rng = np.random.default_rng(1)
     centres = np.array([[10, 0, 0], [0, 10, 0], [0, 0, 10]], dtype=np.float32)
@@ -154,7 +154,7 @@ def test_trial_label_sets_and_their_quality_against_the_truth():
             "known": np.isin(category, ["a", "b"]),
         }
     )
-    sets = build_label_sets(ProductVectors(ids, category, vectors), split, k=5)
+    sets = build_label_sets(ProductVectors(ids, category, vectors), split, LabelSettings(k=5))
     table = sets.table
     assert set(table["source"]) == {"seed", "knn_aug", "label_prop"}
     assert not set(table["product_id"]) & set(ids[100:])

@@ -120,20 +120,31 @@ def test_macro_precision_recall_against_sklearn():
 
     probs, labels = scores(seed=5)
     predicted = np.where(probs.max(1) > 0.6, probs.argmax(1), NONE)
-    known = labels != NONE
-    present = np.unique(labels[known])
+    present = np.unique(labels[labels != NONE])
     p, r, hm = macro_precision_recall(probs, labels)
+    # Over all of H: "none" products predicted into a class count against its precision.
     assert p == pytest.approx(
-        precision_score(
-            labels[known], predicted[known], labels=present, average="macro", zero_division=0
-        )
+        precision_score(labels, predicted, labels=present, average="macro", zero_division=0)
     )
     assert r == pytest.approx(
-        recall_score(
-            labels[known], predicted[known], labels=present, average="macro", zero_division=0
-        )
+        recall_score(labels, predicted, labels=present, average="macro", zero_division=0)
     )
     assert hm == pytest.approx(2 * p * r / (p + r))
+
+
+def test_held_out_products_predicted_into_a_class_are_its_false_positives():
+    """The issue's toy case: one product of class a, two of held-out classes, all three
+    confidently predicted a. Counting only known products gave macro precision 1.0."""
+    from embaug_core.metrics import macro_f1_known, macro_precision_recall, per_class_report
+
+    probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.9, 0.1]])
+    labels = np.array([0, NONE, NONE])
+    p, r, hm = macro_precision_recall(probs, labels)
+    assert (p, r) == (pytest.approx(1 / 3), 1.0)
+    assert hm == pytest.approx(0.5)
+    assert macro_f1_known(probs, labels) == pytest.approx(0.5)
+    row = per_class_report(probs, labels, ["a", "b"]).set_index("class").loc["a"]
+    assert (row["precision"], row["recall"], row["f1"]) == (pytest.approx(1 / 3), 1.0, 0.5)
 
 
 def test_per_class_report_and_roc_curve_shapes():
@@ -141,7 +152,8 @@ def test_per_class_report_and_roc_curve_shapes():
 
     probs, labels = scores(classes=3)
     report = per_class_report(probs, labels, ["a", "b", "c"])
-    assert list(report["class"]) == ["a", "b", "c", "none"]
+    assert list(report["class"]) == ["a", "b", "c", ""]
+    assert list(report["kind"]) == ["class", "class", "class", "none"]
     assert report["support"].sum() == len(labels)
     assert report.loc[3, "support"] == (labels == NONE).sum()
     curve = weighted_roc_curve(probs, labels)

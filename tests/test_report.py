@@ -6,14 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from embaug_core.figures import threshold_figure
-from embaug_core.report import (
-    Report,
+from embaug_core.comparison import (
+    ChampionChoice,
+    choose_champion,
     comparison_table,
     paired_differences,
     paired_table,
-    per_class_table,
 )
+from embaug_core.figures import threshold_figure
+from embaug_core.report import Report, per_class_table
 
 
 def results() -> pd.DataFrame:
@@ -84,7 +85,7 @@ def test_report_page_embeds_tables_figures_and_links(tmp_path):
         per_class=per_class_table(per_class),
         settings={"epochs": 48},
         runs=runs,
-        champion="e_mixup",
+        champion=ChampionChoice("e_mixup", "tradeoff_auc", "the best", "e_mixup", True),
         figures={"Fig. 3": threshold_figure(sweep, 0.6)},
     )
     page = report.write(tmp_path / "report.html").read_text()
@@ -94,7 +95,7 @@ def test_report_page_embeds_tables_figures_and_links(tmp_path):
 
 
 def test_labeling_queue_by_hand():
-    from embaug_core.queue import labeling_queue
+    from embaug_core.labeling_queue import labeling_queue
 
     probs = np.array([[0.9, 0.1, 0.0], [0.5, 0.4, 0.3], [0.1, 0.2, 0.05], [0.6, 0.0, 0.1]])
     queue = labeling_queue(np.array(["a", "b", "c", "d"]), probs, ["x", "y", "z"], threshold=0.6)
@@ -128,3 +129,42 @@ def test_a_comparison_without_a_pair_is_an_empty_table_the_store_keeps(tmp_path)
     store = Store(tmp_path / "embaug.duckdb")
     store.replace_tables({"paired_differences": paired})
     assert store.query("SELECT count(*) AS n FROM paired_differences")["n"][0] == 0
+
+
+def test_champion_rule_serves_logreg_unless_the_best_clearly_leads_both_baselines():
+    noisy = choose_champion(results())
+    assert noisy.best == "e_mixup" and noisy.method == "logreg" and not noisy.clear_lead
+    assert "lead over control +0.0200 [-0.0048, +0.0448]" in noisy.rule
+    assert "logreg, the simplest model within noise of the best" in noisy.rule
+    # e_mixup ahead of both by 0.05 +- 0.01: its intervals are above zero, it is served.
+    clear = results()
+    clear.loc[clear["method"] == "e_mixup", "value"] = [0.75, 0.66, 0.88]
+    chosen = choose_champion(clear)
+    assert chosen.method == "e_mixup" and chosen.clear_lead
+    assert "lead over logreg +0.0633" in chosen.rule and chosen.figure == "tradeoff_auc"
+    best_is_peer = results().assign(value=lambda r: r["value"] + (r["method"] == "logreg"))
+    assert choose_champion(best_is_peer).method == "logreg"
+    no_peer = results()[lambda r: r["method"] != "logreg"]
+    assert choose_champion(no_peer).method == "e_mixup"  # nothing simpler to fall back on
+    without_none = results().assign(metric="weighted_auc_mean")
+    fallback = choose_champion(pd.concat([without_none, results().assign(value=np.nan)]))
+    assert fallback.figure == "weighted_auc_mean"
+    assert fallback.rule.startswith("tradeoff_auc is undefined without held-out classes")
+    with pytest.raises(ValueError, match="no results for the figure 'weighted_auc_mean'"):
+        choose_champion(results(), figure="weighted_auc_mean")
+
+
+def test_per_class_table_keeps_a_class_called_none_apart_from_the_none_row():
+    rows = []
+    for trial, classes in (("trial_0", ["none", "NA"]), ("trial_1", ["none"])):
+        for name in classes:
+            rows.append(
+                {"class": name, "kind": "class", "support": {"none": 5, "NA": 4}[name], "f1": 0.5}
+            )
+        rows.append({"class": np.nan, "kind": "none", "support": 6, "f1": 0.9})
+        for row in rows[-len(classes) - 1 :]:
+            row.update(trial=trial, method="control")
+    table = per_class_table(pd.DataFrame(rows))
+    assert list(table.index) == [("class", "none"), ("class", "NA"), ("none", "")]
+    assert list(table["held out in trials"]) == [0, 1, 0]
+    assert table.loc[("none", ""), "control"] == pytest.approx(0.9)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from embaug_core.augment import get_augmenter
+from embaug_core.mixup import get_augmenter
 from embaug_core.model import build_head
-from embaug_core.tracking import load_classifier, log_classifier, save_classifier
+from embaug_core.tracking.pyfunc import load_classifier, log_classifier, save_classifier
 from embaug_core.train import (
     TrainConfig,
     augmented_logits,

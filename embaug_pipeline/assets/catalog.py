@@ -3,21 +3,16 @@
 import dagster as dg
 from pydantic import Field
 
-from embaug_core.catalog import load_catalog, locate_catalog
-from embaug_core.fingerprint import content_sha256
+from embaug_core.catalog import CatalogSettings, locate_catalog
+from embaug_core.ingest import ingest_catalogue
+from embaug_pipeline.config import config_class, settings_of
 from embaug_pipeline.resources import DUCKDB_POOL, StoreResource
 
-
-class CatalogConfig(dg.Config):
-    path: str = Field("", description="Catalogue folder or file; empty: $EMBAUG_DATA or ../shared")
-    label_column: str = Field(
-        "articleType", description="Column holding the class (Kaggle/Parquet)"
-    )
-    sample_fraction: float = Field(1.0, description="Stratified share of the catalogue to keep")
-    sample_seed: int = 0
-    max_rejected_share: float = Field(0.05, description="Warn above this share of rejected rows")
-
-
+CatalogConfig = config_class(
+    "CatalogConfig",
+    CatalogSettings,
+    max_rejected_share=(float, Field(0.05, description="Warn above this share of rejected rows")),
+)
 REJECTED_CHECK = "rejected_share_below_limit"
 
 
@@ -25,47 +20,60 @@ REJECTED_CHECK = "rejected_share_below_limit"
     group_name="catalog",
     kinds={"duckdb"},
     pool=DUCKDB_POOL,
-    check_specs=[dg.AssetCheckSpec(REJECTED_CHECK, asset="raw_products")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            REJECTED_CHECK,
+            asset="raw_products",
+            description="Warns when more than max_rejected_share of the rows were rejected",
+        )
+    ],
 )
 def raw_products(
     context: dg.AssetExecutionContext, config: CatalogConfig, store: StoreResource
 ) -> dg.MaterializeResult:
-    """Read and validate the catalogue; bad rows are rejected with a reason, never fatal.
+    """Read and validate the catalogue; bad rows are rejected with a reason, never fatal. Rows
+    without a category are kept as unlabelled products.
 
     Its metadata keeps the settings and the content hash, which scheduled retraining and the
     catalogue sensor reuse: they reload the same catalogue the same way.
     """
-    path = locate_catalog(config.path)
-    fingerprint = content_sha256(path)
-    catalog = load_catalog(path, config.label_column, config.sample_fraction, config.sample_seed)
-    new_images = store.get().replace_products(catalog.products, catalog.rejected, catalog.images)
+    settings = settings_of(config, CatalogSettings, path=str(locate_catalog(config.path)))
+    loaded = ingest_catalogue(store.get(), settings)
+    catalog = loaded.catalog
     context.log.info(
-        f"{len(catalog.products)} products from {catalog.path} ({catalog.layout}), "
-        f"{len(catalog.rejected)} rejected, {new_images} new images stored"
+        f"{len(catalog.products)} products ({catalog.labelled} labelled) from {catalog.path} "
+        f"({catalog.layout}), {len(catalog.rejected)} rejected, {loaded.new_images} new images"
     )
-    share = len(catalog.rejected) / (len(catalog.rejected) + len(catalog.products))
     check = dg.AssetCheckResult(
         check_name=REJECTED_CHECK,
-        passed=share <= config.max_rejected_share,
+        passed=loaded.rejected_share <= config.max_rejected_share,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"rejected_share": share, "limit": config.max_rejected_share},
+        metadata={"rejected_share": loaded.rejected_share, "limit": config.max_rejected_share},
     )
     return dg.MaterializeResult(
         check_results=[check],
         metadata={
             "catalogue": str(catalog.path),
-            "catalogue_sha256": fingerprint,
+            "source_sha256": loaded.source_sha256,
+            "catalogue_sha256": loaded.catalogue_sha256,
             "settings": config.model_dump() | {"path": str(catalog.path)},
             "layout": catalog.layout,
+            "features": list(catalog.features),
+            "label_column": catalog.label_column,
             "products": len(catalog.products),
+            "labelled": catalog.labelled,
+            "unlabelled": len(catalog.products) - catalog.labelled,
             "classes": int(catalog.products["category"].nunique()),
             "rejected": len(catalog.rejected),
             "rejected_by_reason": catalog.rejection_counts(),
+            "left_out_by_sample": catalog.sampled_out,
+            "classes_differing_only_in_case": [", ".join(g) for g in loaded.case_variants],
             "rejected_preview": dg.MetadataValue.md(
                 catalog.rejected.head(20).to_markdown(index=False)
                 if len(catalog.rejected)
                 else "none"
             ),
-            "new_images": new_images,
+            "new_images": loaded.new_images,
+            "removed_images": loaded.removed_images,
         },
     )

@@ -60,9 +60,9 @@ def _result(
 def text_embeddings(
     context: dg.AssetExecutionContext, store: StoreResource, encoders: EncodersResource
 ) -> dg.MaterializeResult:
-    """Every distinct title and description, embedded once per text encoder."""
+    """Every distinct title and description in use, embedded once per text encoder."""
     db, encoder = store.get(), encoders.text()
-    texts = product_texts(db.products())
+    texts = product_texts(db.products(), db.catalogue()["features"])
     report = fill_cache(
         db,
         encoder,
@@ -84,9 +84,12 @@ def text_embeddings(
 def image_embeddings(
     context: dg.AssetExecutionContext, store: StoreResource, encoders: EncodersResource
 ) -> dg.MaterializeResult:
-    """Every distinct product image, embedded once per image encoder."""
+    """Every distinct product image, embedded once per image encoder (none when the
+    catalogue's features leave images out)."""
     db, encoder = store.get(), encoders.image()
-    hashes = db.products()["image_sha256"].unique().tolist()
+    products = db.products()
+    used = "image" in db.catalogue()["features"]
+    hashes = products["image_sha256"].dropna().unique().tolist() if used else []
 
     def load(chunk: list[str]) -> list[bytes]:
         images = db.image_bytes(chunk)

@@ -1,23 +1,20 @@
 """label_sets: seeds grown through nearest neighbours, and the label-propagation baseline."""
 
 import dagster as dg
-from pydantic import Field
 
-from embaug_core.embeddings import product_vectors
-from embaug_core.label_sets import build_label_sets, label_quality, label_set_problems
-from embaug_core.splits import split_fingerprint
+from embaug_core.label_sets import (
+    LabelSettings,
+    build_label_sets,
+    label_quality,
+    label_set_problems,
+)
 from embaug_pipeline.assets.embeddings import image_embeddings, text_embeddings
 from embaug_pipeline.assets.splits import trial_splits
+from embaug_pipeline.config import config_class, settings_of
 from embaug_pipeline.partitions import trial_partitions
 from embaug_pipeline.resources import DUCKDB_POOL, EncodersResource, StoreResource
 
-
-class LabelSettings(dg.Config):
-    k: int = Field(10, description="Neighbours per point")
-    stop: str = Field("per_class", description="per_class, or any (the paper's 'or')")
-    stop_on: str = Field("shrink", description="shrink (METHODS.md default) or grow (literal)")
-    seed: int = Field(0, description="Seed of the pool sample used for label propagation")
-
+LabelConfig = config_class("LabelConfig", LabelSettings)
 
 LABELS_CHECK = "classes_disjoint_and_holdout_never_labelled"
 
@@ -32,16 +29,18 @@ LABELS_CHECK = "classes_disjoint_and_holdout_never_labelled"
 )
 def label_sets(
     context: dg.AssetExecutionContext,
-    config: LabelSettings,
+    config: LabelConfig,
     store: StoreResource,
     encoders: EncodersResource,
 ) -> dg.MaterializeResult:
     """Seeds, similarity-augmented and propagated labels of one trial, and their precision."""
-    db = store.get()
-    split = db.split(context.partition_key)
-    vectors = product_vectors(db, encoders.text().identity, encoders.image().identity)
-    sets = build_label_sets(vectors, split, config.k, config.stop, config.stop_on, config.seed)
-    db.replace_label_sets(context.partition_key, sets.table, split_fingerprint(split))
+    db, trial = store.get(), context.partition_key
+    split = db.split(trial)
+    vectors, lineage = encoders.vectors(db)
+    if trial not in lineage.splits:
+        raise dg.Failure(f"{trial}'s split was made on another catalogue: rematerialise it first")
+    sets = build_label_sets(vectors, split, settings_of(config, LabelSettings))
+    db.replace_label_sets(trial, sets.table, lineage.key(trial))
     quality = label_quality(sets.table, split)
     overall = quality[quality["label"] == "ALL"].set_index("source")
     context.log.info(f"{sets.augmented.n_steps} steps in {sets.seconds:.1f} s\n{overall}")

@@ -1,29 +1,14 @@
 """evaluation_report: the comparison over trials, from the finished MLflow runs, and the
-champion in MLflow's model registry."""
+champion in MLflow's model registry; labeling_queue: what to label next."""
 
 import dagster as dg
-import mlflow
 from pydantic import Field
 
-from embaug_core.embeddings import product_vectors
+from embaug_core.evaluation_report import EvaluationInputs, assemble_report
 from embaug_core.home import Home
-from embaug_core.label_sets import label_quality_by_trial
-from embaug_core.queue import labeling_queue as labeling_queue_table
-from embaug_core.report import build_report, run_links
-from embaug_core.tracking import (
-    CHAMPION,
-    MODEL_NAME,
-    TAG_METHOD,
-    TAG_TRIAL,
-    champion_method,
-    champion_version,
-    collect_evaluation,
-    current_runs,
-    finished_runs,
-    load_registered_classifier,
-    register_methods,
-    run_params,
-)
+from embaug_core.labeling_queue import build_queue, write_queue_csv
+from embaug_core.lineage import current_label_sets
+from embaug_core.tracking.registry import CHAMPION
 from embaug_pipeline.assets.training import trained_models
 from embaug_pipeline.resources import DUCKDB_POOL, EncodersResource, MlflowResource, StoreResource
 
@@ -34,6 +19,9 @@ class ReportSettings(dg.Config):
         description="Methods whose per-epoch accuracies are drawn (the paper's Fig. 5)",
     )
     mlflow_ui: str = Field("http://127.0.0.1:5000", description="Base URL of runs' links")
+    champion_figure: str = Field(
+        "tradeoff_auc", description="The figure the champion rule compares (METHODS.md 7)"
+    )
     champion_auc_floor: float = Field(
         0.9, description="Below this mean weighted AUC the champion blocks the labeling queue"
     )
@@ -45,7 +33,15 @@ CHAMPION_CHECK = "champion_weighted_auc_above_floor"
 @dg.asset(
     group_name="reporting",
     deps=[trained_models],
-    check_specs=[dg.AssetCheckSpec(CHAMPION_CHECK, asset="evaluation_report", blocking=True)],
+    check_specs=[
+        dg.AssetCheckSpec(
+            CHAMPION_CHECK,
+            asset="evaluation_report",
+            blocking=True,
+            description="The champion's mean weighted AUC clears champion_auc_floor; "
+            "below it the labeling queue is not rebuilt",
+        )
+    ],
     kinds={"duckdb", "html", "mlflow"},
     pool=DUCKDB_POOL,
 )
@@ -53,57 +49,43 @@ def evaluation_report(
     context: dg.AssetExecutionContext,
     config: ReportSettings,
     store: StoreResource,
+    encoders: EncodersResource,
     tracking: MlflowResource,
 ) -> dg.MaterializeResult:
-    """Tables, figures and champion from the runs on the current splits (older runs ignored)."""
+    """Tables, figures and champion from the runs of current trials (runs on older splits,
+    catalogues or encoders are left out, and the report says which trials it used)."""
     db = store.get()
-    runs = current_runs(finished_runs(tracking.uri(), tracking.experiment), db)
-    if runs.empty:
-        raise dg.Failure(
-            "no finished MLflow runs on the current splits: materialise trained_models"
-        )
-    labels = db.label_tables()
-    quality = label_quality_by_trial(labels, {t: db.split(t) for t in labels["trial"].unique()})
-    champion = champion_method(runs)
-    registered = register_methods(runs, tracking.uri(), champion)
-    evaluation = collect_evaluation(runs, tracking.uri())
-    report = build_report(
-        runs,
-        evaluation,
-        run_params(runs["run_id"].unique().tolist(), tracking.uri()),
-        quality,
-        run_links(runs, registered, f"{config.mlflow_ui}/#/experiments/{tracking.experiment_id()}"),
-        champion,
-        {"experiment": tracking.experiment, "tracking": tracking.uri()},
-        config.epochs_methods,
+    lineage = encoders.lineage(db)
+    inputs = EvaluationInputs(
+        store=db,
+        lineage=lineage,
+        label_sets=current_label_sets(db, lineage),
+        tracking_uri=tracking.uri(),
+        experiment=tracking.experiment,
+        runs_url=f"{config.mlflow_ui}/#/experiments/{tracking.experiment_id()}",
+        champion_figure=config.champion_figure,
+        epochs_methods=config.epochs_methods,
     )
-    path = report.write(Home.from_env().create().reports / "report.html")
-    db.replace_tables(
-        {
-            "results": runs[["trial", "method", "metric", "value", "run_id"]],
-            "paired_differences": report.differences,
-            "per_class_results": evaluation["per_class"],
-            "label_quality": quality,
-        }
-    )
-    auc = runs[(runs["method"] == champion) & (runs["metric"] == "weighted_auc")]["value"].mean()
+    outcome = assemble_report(inputs, Home.from_env().create().reports / "report.html")
     check = dg.AssetCheckResult(
         check_name=CHAMPION_CHECK,
-        passed=bool(auc >= config.champion_auc_floor),
+        passed=bool(outcome.champion_auc >= config.champion_auc_floor),
         metadata={
-            "champion": champion,
-            "mean_weighted_auc": float(auc),
+            "champion": outcome.champion.method,
+            "mean_weighted_auc": outcome.champion_auc,
             "floor": config.champion_auc_floor,
         },
     )
     return dg.MaterializeResult(
         check_results=[check],
         metadata={
-            "comparison": dg.MetadataValue.md(report.comparison.to_markdown()),
-            "paired_with_control": dg.MetadataValue.md(report.paired.to_markdown()),
-            "champion": champion,
-            "report": dg.MetadataValue.path(str(path)),
-            "runs": runs["run_id"].nunique(),
+            "comparison": dg.MetadataValue.md(outcome.report.comparison.to_markdown()),
+            "paired_with_control": dg.MetadataValue.md(outcome.report.paired.to_markdown()),
+            "champion": outcome.champion.method,
+            "champion_rule": outcome.champion.rule,
+            "trials_used": outcome.trials,
+            "report": dg.MetadataValue.path(str(outcome.path)),
+            "runs": outcome.runs,
         },
     )
 
@@ -125,34 +107,18 @@ def labeling_queue(
     """Products outside the champion's training set that it calls "none", most uncertain
     first, with its top three guesses: what to label next."""
     db = store.get()
-    champion = champion_version(tracking.uri())
-    run = mlflow.MlflowClient(tracking.uri()).get_run(champion.run_id)
-    classifier = load_registered_classifier(tracking.uri(), f"models:/{MODEL_NAME}@{CHAMPION}")
-    split = db.split(champion.tags[TAG_TRIAL])
-    outside = split.loc[split["role"] != "train", "product_id"]
-    vectors = product_vectors(db, encoders.text().identity, encoders.image().identity)
-    rows = vectors.rows(outside)
-    queue = labeling_queue_table(
-        vectors.product_ids[rows],
-        classifier.predict_proba(vectors.vectors[rows]),
-        classifier.classes,
-        float(run.data.params["threshold"]),
-    )
-    queue = queue.head(config.limit) if config.limit else queue
-    products = db.products().set_index("product_id")[["title", "category"]]
-    queue = queue.join(products.rename(columns={"category": "catalogue_category"}), on="product_id")
-    db.replace_tables({"labeling_queue": queue})
-    path = Home.from_env().create().reports / "labeling_queue.csv"
-    queue.to_csv(path, index=False)
+    vectors, _ = encoders.vectors(db)
+    queue = build_queue(db, vectors, tracking.uri(), CHAMPION, config.limit)
+    path = write_queue_csv(queue.table, Home.from_env().create().reports / "labeling_queue.csv")
     return dg.MaterializeResult(
         metadata={
-            "champion": champion.tags[TAG_METHOD],
-            "model_version": int(champion.version),
-            "scored": len(rows),
-            "queued": len(queue),
+            "champion": queue.method,
+            "model_version": queue.version,
+            "scored": queue.scored,
+            "queued": len(queue.table),
             "csv": dg.MetadataValue.path(str(path)),
             "first_rows": dg.MetadataValue.md(
-                queue.head(15).to_markdown(index=False, floatfmt=".3f")
+                queue.table.head(15).to_markdown(index=False, floatfmt=".3f")
             ),
         }
     )

@@ -4,20 +4,27 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from embaug_core.splits import SplitConfig, make_split, split_fingerprint, split_summary, trial_seed
+from embaug_core.splits import (
+    SplitConfig,
+    make_split,
+    split_fingerprint,
+    split_summary,
+    supported_trials,
+    trial_index,
+)
 from embaug_pipeline.assets.catalog import raw_products
+from embaug_pipeline.config import config_class, settings_of
 from embaug_pipeline.partitions import trial_partitions
 from embaug_pipeline.resources import DUCKDB_POOL, StoreResource
 
-
-class SplitSettings(dg.Config):
-    train_fraction: float = 0.1
-    pool_fraction: float = Field(0.5, description="Share of non-training products left unlabeled")
-    holdout_class_fraction: float = Field(
-        0.1, description="Share of classes (>= 10 products) never trained on; 0 = the paper"
-    )
-    min_holdout_class_size: int = 10
-    base_seed: int = 0
+SplitSettings = config_class(
+    "SplitSettings",
+    SplitConfig,
+    base_seed=(
+        int,
+        Field(0, description="Seeds the held-out classes' order; trial_i draws with base_seed + i"),
+    ),
+)
 
 
 @dg.asset(
@@ -30,12 +37,22 @@ class SplitSettings(dg.Config):
 def trial_splits(
     context: dg.AssetExecutionContext, config: SplitSettings, store: StoreResource
 ) -> dg.MaterializeResult:
-    """Whole classes held out (the "none" category), a random share of the rest trained on."""
-    products = store.get().products()
+    """Whole classes held out (the "none" category), a random share of the rest trained on,
+    drawn among labelled products only."""
+    db = store.get()
+    products = db.products()
     categories = pd.Series(products["category"].to_numpy(), index=products["product_id"])
-    settings = SplitConfig(**config.model_dump(exclude={"base_seed"}))
-    split = make_split(categories, trial_seed(context.partition_key, config.base_seed), settings)
-    store.get().replace_split(context.partition_key, split)
+    settings = settings_of(config, SplitConfig)
+    split = make_split(categories, trial_index(context.partition_key), settings, config.base_seed)
+    db.replace_split(context.partition_key, split, str(db.catalogue()["sha256"]))
     return dg.MaterializeResult(
-        metadata={**split_summary(split), "split_sha256": split_fingerprint(split)}
+        metadata={
+            **split_summary(split),
+            "split_sha256": split_fingerprint(split),
+            "trials_with_distinct_held_out_classes": _count(supported_trials(categories, settings)),
+        }
     )
+
+
+def _count(trials: float) -> int | str:
+    return "any" if trials == float("inf") else int(trials)

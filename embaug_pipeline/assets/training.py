@@ -5,70 +5,60 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from embaug_core.embeddings import product_vectors
 from embaug_core.experiment import TrialData, trial_data
-from embaug_core.methods import get_method
-from embaug_core.splits import split_fingerprint
+from embaug_core.methods import ALPHA_GRID, get_method
+from embaug_core.metrics import DEFAULT_THRESHOLD
+from embaug_core.mixup import MixupSettings
 from embaug_core.tracking import (
+    ALPHA_SEARCH,
+    GRID,
+    TAG_LINEAGE,
     TAG_METHOD,
     TAG_SOURCE,
-    TAG_SPLIT,
     TAG_TRIAL,
     TAG_VARIANT,
-    TrackedRun,
-    train_tracked,
 )
+from embaug_core.tracking.runs import TrackedRun, train_tracked
 from embaug_core.train import TrainConfig
 from embaug_pipeline.assets.embeddings import image_embeddings, text_embeddings
 from embaug_pipeline.assets.labels import label_sets
 from embaug_pipeline.assets.splits import trial_splits
+from embaug_pipeline.config import config_class, settings_of
 from embaug_pipeline.partitions import trial_method_partitions, trial_partitions
 from embaug_pipeline.resources import EncodersResource, MlflowResource, StoreResource
 
-TRAIN_FIELDS = tuple(TrainConfig.__dataclass_fields__)
-AUGMENTATION_FIELDS = ("alpha", "softness", "negative_mass", "gamma")
-
-
-class TrainingSettings(dg.Config):
-    epochs: int = Field(48, description="The paper ran 576")
-    batch_size: int = 128
-    lr_min: float = 3e-4
-    lr_max: float = 3e-3
-    step_epochs: int = Field(12, description="Half-cycle of the triangular cyclic LR, in epochs")
-    weight_decay: float = 1e-4
-    head: str = Field("mlp", description="mlp (embedding-augmentation paper) or linear")
-    standardize: bool = Field(True, description="Standardise inputs with training statistics")
-    seed: int = 0
-    alpha: float = Field(0.3, description="Beta(alpha, alpha) of the pair methods")
-    softness: float = 0.05
-    negative_mass: float = 1.0
-    gamma: float = Field(2.8, description="zeta-mixup exponent")
-    threshold: float = Field(0.6, description="Confidence below which a product is 'none'")
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(**self.model_dump(include=set(TRAIN_FIELDS)))
-
-    def augmentation(self) -> dict[str, float]:
-        return self.model_dump(include=set(AUGMENTATION_FIELDS))
+THRESHOLD = (
+    float,
+    Field(DEFAULT_THRESHOLD, description="Confidence below which a product is 'none'"),
+)
+TrainingSettings = config_class("TrainingSettings", TrainConfig, MixupSettings, threshold=THRESHOLD)
 
 
 def _load_trial(
     store: StoreResource, encoders: EncodersResource, trial: str, labels: str = "seeds"
 ) -> tuple[TrialData, str]:
     """The trial's arrays, read once from DuckDB, with augmented or propagated labels added
-    when `labels` says so, and the fingerprint of its split."""
+    when `labels` says so, and the trial's lineage key (what makes its run current)."""
     db = store.get()
-    split = db.split(trial)
-    split_sha = split_fingerprint(split)
-    extra = None if labels == "seeds" else db.label_set(trial, labels, split_sha)
-    vectors = product_vectors(db, encoders.text().identity, encoders.image().identity)
-    return trial_data(vectors, split, extra), split_sha
+    vectors, lineage = encoders.vectors(db)
+    if trial not in lineage.splits:
+        raise dg.Failure(f"{trial} has no split on the current catalogue: materialise trial_splits")
+    key = lineage.key(trial)
+    extra = None
+    if labels != "seeds":
+        stored = db.label_sets(trial)
+        extra = stored[(stored["source"] == labels) & (stored["lineage"] == key)]
+        if extra.empty:
+            raise dg.Failure(
+                f"no {labels} labels for the current split of {trial}: materialise label_sets"
+            )
+    return trial_data(vectors, db.split(trial), extra), key
 
 
 def _train(
     context: dg.AssetExecutionContext,
     tracking: MlflowResource,
-    config: TrainingSettings,
+    config: dg.Config,
     data: TrialData,
     run_name: str,
     tags: dict[str, str],
@@ -80,8 +70,8 @@ def _train(
         config.model_dump(),
         get_method(tags[TAG_METHOD]),
         data,
-        config.train_config(),
-        config.augmentation(),
+        settings_of(config, TrainConfig),
+        config.model_dump(include=set(MixupSettings.__dataclass_fields__)),
         config.threshold,
     )
     context.log.info(f"{run_name}: " + ", ".join(f"{k}={v:.4f}" for k, v in run.metrics.items()))
@@ -105,13 +95,8 @@ def trained_models(
     """Train one method on one trial's split; log params, curves, metrics and model to MLflow."""
     keys = context.partition_key.keys_by_dimension
     trial, method = keys["trial"], keys["method"]
-    data, split_sha = _load_trial(store, encoders, trial, get_method(method).labels)
-    tags = {
-        TAG_TRIAL: trial,
-        TAG_METHOD: method,
-        TAG_SPLIT: split_sha,
-        TAG_SOURCE: "trained_models",
-    }
+    data, lineage = _load_trial(store, encoders, trial, get_method(method).labels)
+    tags = {TAG_TRIAL: trial, TAG_METHOD: method, TAG_LINEAGE: lineage, TAG_SOURCE: GRID}
     run = _train(context, tracking, config, data, f"{method}__{trial}", tags)
     return dg.MaterializeResult(
         metadata={
@@ -123,13 +108,20 @@ def trained_models(
     )
 
 
-class AlphaSearchSettings(TrainingSettings):
-    alphas: list[float] = Field(
-        default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5], description="The paper's grid"
-    )
-    methods: list[str] = Field(
-        default_factory=lambda: ["e_mixup", "e_stitchup", "soft_e_mixup", "soft_e_stitchup"]
-    )
+AlphaSearchSettings = config_class(
+    "AlphaSearchSettings",
+    TrainConfig,
+    MixupSettings,
+    threshold=THRESHOLD,
+    alphas=(list[float], Field(list(ALPHA_GRID), description="The paper's grid")),
+    methods=(
+        list[str],
+        Field(
+            ["e_mixup", "e_stitchup", "soft_e_mixup", "soft_e_stitchup"],
+            description="Methods searched",
+        ),
+    ),
+)
 
 
 @dg.asset(
@@ -147,7 +139,7 @@ def alpha_search(
 ) -> dg.MaterializeResult:
     """Every method x alpha of the grid on one trial, each an MLflow run named after its point."""
     trial = context.partition_key
-    data, split_sha = _load_trial(store, encoders, trial)
+    data, lineage = _load_trial(store, encoders, trial)
     rows = []
     for method in config.methods:
         for alpha in config.alphas:
@@ -155,8 +147,8 @@ def alpha_search(
             tags = {
                 TAG_TRIAL: trial,
                 TAG_METHOD: method,
-                TAG_SPLIT: split_sha,
-                TAG_SOURCE: "alpha_search",
+                TAG_LINEAGE: lineage,
+                TAG_SOURCE: ALPHA_SEARCH,
                 TAG_VARIANT: f"alpha={alpha}",
             }
             run = _train(context, tracking, point, data, f"{method}__{trial}__alpha_{alpha}", tags)

@@ -15,7 +15,7 @@ device of its input and draws every random number from the explicit `torch.Gener
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -26,11 +26,29 @@ Augmenter = Callable[
 
 #: gamma at or above which one sample's weight dominates all others (zeta-mixup poster).
 ZETA_DOMINANT_GAMMA = 1.72865
-DEFAULTS = {"alpha": 0.3, "softness": 0.05, "negative_mass": 1.0, "gamma": 2.8}
+
+
+@dataclass(frozen=True)
+class MixupSettings:
+    """Every augmentation parameter, with METHODS.md's defaults: the one place they live."""
+
+    alpha: float = field(default=0.3, metadata={"doc": "Beta(alpha, alpha) of the pair methods"})
+    softness: float = field(
+        default=0.05, metadata={"doc": "Taken from every positive class by the soft variants"}
+    )
+    negative_mass: float = field(
+        default=1.0, metadata={"doc": "Shared among the negative classes by the soft variants"}
+    )
+    gamma: float = field(default=2.8, metadata={"doc": "zeta-mixup's p-series exponent"})
+
+
+DEFAULTS = MixupSettings()
 
 
 def soften(
-    targets: torch.Tensor, softness: float = 0.05, negative_mass: float = 1.0
+    targets: torch.Tensor,
+    softness: float = DEFAULTS.softness,
+    negative_mass: float = DEFAULTS.negative_mass,
 ) -> torch.Tensor:
     """The paper's label softening: take `softness` from every positive class (clamped at 0)
     and share `negative_mass` equally among the negative classes of each row.
@@ -45,7 +63,7 @@ def soften(
 
 def zeta_weights(
     n: int,
-    gamma: float = 2.8,
+    gamma: float = DEFAULTS.gamma,
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
@@ -111,10 +129,10 @@ class Control:
 class PairMix:
     """E-Mixup or E-Stitchup, optionally followed by softening (the four paper methods)."""
 
-    alpha: float = 0.3
+    alpha: float = DEFAULTS.alpha
     stitch: bool = False
     softness: float | None = None
-    negative_mass: float = 1.0
+    negative_mass: float = DEFAULTS.negative_mass
 
     def __post_init__(self) -> None:
         _check_positive("alpha", self.alpha)
@@ -142,7 +160,7 @@ class PairMix:
 class ZetaMixup:
     """zeta-mixup over the whole minibatch: X' = W X, Y' = W Y, batch size kept."""
 
-    gamma: float = 2.8
+    gamma: float = DEFAULTS.gamma
 
     def __post_init__(self) -> None:
         _check_positive("gamma", self.gamma)
@@ -176,12 +194,13 @@ def get_augmenter(name: str, **params: float) -> Augmenter:
     """
     if name not in _FACTORIES:
         raise ValueError(f"unknown augmentation {name!r}; choose one of {', '.join(AUGMENTERS)}")
-    unknown = set(params) - set(DEFAULTS)
+    defaults = asdict(DEFAULTS)
+    unknown = set(params) - set(defaults)
     if unknown:
         raise ValueError(
-            f"unknown parameter(s) {', '.join(sorted(unknown))}; accepted: {', '.join(DEFAULTS)}"
+            f"unknown parameter(s) {', '.join(sorted(unknown))}; accepted: {', '.join(defaults)}"
         )
-    settings = {**DEFAULTS, **params}
+    settings = {**defaults, **params}
     _check_positive("alpha", settings["alpha"])
     _check_positive("gamma", settings["gamma"])
     if not 0 <= settings["softness"] < 1:

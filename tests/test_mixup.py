@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from embaug_core.augment import AUGMENTERS, ZETA_DOMINANT_GAMMA, get_augmenter, soften, zeta_weights
+from embaug_core.mixup import AUGMENTERS, ZETA_DOMINANT_GAMMA, get_augmenter, soften, zeta_weights
 
 
 def batch(size: int, dim: int = 7, classes: int = 5, seed: int = 0):

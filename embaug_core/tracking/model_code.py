@@ -2,6 +2,6 @@
 
 import mlflow
 
-from embaug_core.tracking import ClassifierModel
+from embaug_core.tracking.pyfunc import ClassifierModel
 
 mlflow.models.set_model(ClassifierModel())

@@ -1,0 +1,91 @@
+"""Reading the files a catalogue refers to, within bounds: only regular files, only under the
+allowed roots, never more than a size cap. A link to /dev/zero, a named pipe or a 2 GB sparse
+file costs nothing but a rejected row."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+CHUNK = 2**20
+
+
+class FileRefused(OSError):
+    """A referenced file that may not be read; the message says why and what to change."""
+
+
+@dataclass(frozen=True)
+class FileAccess:
+    """The folders files may resolve into (after following links) and the size cap."""
+
+    roots: tuple[Path, ...]
+    max_bytes: int
+
+    @classmethod
+    def of(cls, folder: Path, roots: tuple[str, ...], max_bytes: int) -> FileAccess:
+        """Access for a catalogue in `folder`; no roots given means the folder itself."""
+        chosen = roots or (str(folder),)
+        return cls(tuple(Path(r).expanduser().resolve() for r in chosen), max_bytes)
+
+    def resolve(self, folder: Path, relative: str) -> Path:
+        """The real path of `relative` (to `folder`), if it lies under an allowed root."""
+        target = (folder / relative).resolve()
+        if not any(target.is_relative_to(root) for root in self.roots):
+            where = (
+                "leaves the catalogue folder"
+                if relative.startswith(("/", ".."))
+                else (f"resolves to {target}, outside the allowed image roots")
+            )
+            raise FileRefused(
+                f"image path {relative!r} {where} ({', '.join(map(str, self.roots))}); "
+                "allow more folders with the image_roots setting (--image-root)"
+            )
+        return target
+
+    def check(self, path: Path) -> os.stat_result:
+        """The file's status if it is a regular file within the size cap; else FileRefused."""
+        try:
+            status = path.stat()
+        except FileNotFoundError as error:
+            raise FileRefused(f"no such file {path.name}") from error
+        if not stat.S_ISREG(status.st_mode):
+            raise FileRefused(f"{path.name} is not a regular file ({_kind(status.st_mode)})")
+        if status.st_size > self.max_bytes:
+            raise FileRefused(
+                f"file too large: {path.name} has {status.st_size:,} bytes "
+                f"(limit {self.max_bytes:,}, setting max_image_bytes)"
+            )
+        return status
+
+    def read(self, folder: Path, relative: str) -> bytes:
+        """The bytes of a referenced file, checked before it is opened."""
+        path = self.resolve(folder, relative)
+        self.check(path)
+        with path.open("rb") as handle:
+            data = handle.read(self.max_bytes + 1)
+        if len(data) > self.max_bytes:
+            raise FileRefused(f"file too large: {path.name} grew past {self.max_bytes:,} bytes")
+        return data
+
+
+def _kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISDIR: "a folder",
+        stat.S_ISFIFO: "a named pipe",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISSOCK: "a socket",
+    }
+    return next((name for test, name in kinds.items() if test(mode)), "not a file")
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a regular file, read in chunks (bounded memory whatever its size)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

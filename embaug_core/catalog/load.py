@@ -1,0 +1,212 @@
+"""The product table: read a catalogue in any known layout, validate every row, keep unusable
+rows aside with a reason instead of failing the run.
+
+A row with an empty category is an unlabelled product (METHODS.md section 7): kept, embedded
+and predicted, never trained or scored on. Image bytes are handed to `image_sink` in chunks as
+they are checked, so memory does not grow with the catalogue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from embaug_core.catalog.images import image_problem
+from embaug_core.catalog.readers import open_catalog
+from embaug_core.catalog.readers.base import (
+    REJECTED_COLUMNS,
+    Candidate,
+    CatalogError,
+    Rejections,
+)
+from embaug_core.catalog.settings import CatalogSettings
+from embaug_core.catalog.text import field_problem, html_to_text, is_blank
+
+logger = logging.getLogger(__name__)
+
+PRODUCT_COLUMNS = ("product_id", "title", "description", "category", "image_sha256", "source")
+ImageSink = Callable[[dict[str, bytes]], None]
+#: Image bytes handed to the sink at a time.
+SINK_BYTES = 64 * 2**20
+
+
+@dataclass
+class Catalog:
+    """Valid products and the rows set aside, each with its reason. `images` holds the bytes
+    when no sink took them."""
+
+    products: pd.DataFrame
+    rejected: pd.DataFrame
+    layout: str
+    path: Path
+    features: tuple[str, ...]
+    label_column: str
+    rows_read: int
+    sampled_out: int
+    images: dict[str, bytes] = field(repr=False, default_factory=dict)
+
+    def rejection_counts(self) -> dict[str, int]:
+        """How many rows were rejected for each kind of reason (text before the first colon)."""
+        kinds = self.rejected["reason"].str.split(":").str[0]
+        return {str(k): int(v) for k, v in kinds.value_counts().items()}
+
+    @property
+    def labelled(self) -> int:
+        return int(self.products["category"].notna().sum())
+
+
+def load_catalog(
+    path: str | Path,
+    settings: CatalogSettings | None = None,
+    image_sink: ImageSink | None = None,
+    labels: bool = True,
+) -> Catalog:
+    """Read, sample (stratified by category) and validate a catalogue.
+
+    Rows that cannot be used are rejected with a reason; only a catalogue that cannot be read
+    at all raises `CatalogError`. `labels=False` reads products to predict (no label column).
+    """
+    settings = settings or CatalogSettings()
+    path = Path(path).expanduser().resolve()
+    reader = open_catalog(path, settings, labels)
+    features = settings.features or reader.features
+    absent = [name for name in features if name not in reader.features]
+    if absent:
+        raise CatalogError(
+            f"{path}: the catalogue has no {', '.join(absent)}; it offers "
+            f"{', '.join(reader.features)} (the features setting chooses among them)"
+        )
+    rejected = Rejections()
+    candidates = list(_check_fields(reader.rows(rejected), rejected, features))
+    read = len(candidates) + len(rejected.rows)
+    sampled = _stratified_sample(candidates, settings.sample_fraction, settings.sample_seed)
+    kept: dict[str, bytes] = {}
+    products = list(_check_images(sampled, rejected, features, settings, image_sink or kept.update))
+    if not products:
+        raise CatalogError(_nothing_usable(path, read, rejected, len(candidates) - len(sampled)))
+    catalog = Catalog(
+        products=pd.DataFrame(products, columns=list(PRODUCT_COLUMNS)),
+        rejected=pd.DataFrame(rejected.rows, columns=list(REJECTED_COLUMNS)),
+        layout=reader.layout,
+        path=path,
+        features=tuple(features),
+        label_column=reader.label_column,
+        rows_read=read,
+        sampled_out=len(candidates) - len(sampled),
+        images=kept,
+    )
+    logger.info(
+        "catalogue %s (%s): %d products (%d labelled), %d rejected",
+        path,
+        reader.layout,
+        len(catalog.products),
+        catalog.labelled,
+        len(catalog.rejected),
+    )
+    return catalog
+
+
+def _nothing_usable(path: Path, read: int, rejected: Rejections, sampled_out: int) -> str:
+    reasons = pd.Series([r["reason"].split(":")[0] for r in rejected.rows]).value_counts()
+    message = f"{path}: no usable product: {read} rows read, {len(rejected.rows)} rejected"
+    if len(reasons):
+        message += " (" + ", ".join(f"{n} {reason}" for reason, n in reasons.items()) + ")"
+        first = next(r for r in rejected.rows if r["reason"].startswith(reasons.index[0]))
+        message += f"; for example line {first['line']}: {first['reason']}"
+    if sampled_out:
+        message += f", {sampled_out} left out by the sample (raise the sample fraction)"
+    return message + "; nothing was stored"
+
+
+def _check_fields(
+    rows: Iterator[Candidate], rejected: Rejections, features: tuple[str, ...]
+) -> Iterator[Candidate]:
+    """Drop rows with an unusable id, title or category, and second occurrences of an id."""
+    seen: dict[str, int] = {}
+    for row in rows:
+        problem = (
+            field_problem("id", row.product_id)
+            or field_problem("title", row.title)
+            or field_problem("category", row.category or "")
+        )
+        if is_blank(row.product_id):
+            rejected.reject(row, "empty id")
+        elif problem:
+            rejected.reject(row, problem)
+        elif row.product_id in seen:
+            rejected.reject(row, f"duplicate id: first seen on line {seen[row.product_id]}")
+        elif "title" in features and is_blank(row.title):
+            rejected.reject(row, "empty title")
+        else:
+            seen[row.product_id] = row.line
+            yield row
+
+
+def _stratified_sample(rows: list[Candidate], fraction: float, seed: int) -> list[Candidate]:
+    """The same share of every category (unlabelled products are one more stratum), in source
+    order; classes too small may vanish."""
+    if fraction >= 1 or not rows:
+        return rows
+    frame = pd.DataFrame({"category": [_category(r) for r in rows]})
+    picked = frame.groupby("category", dropna=False).sample(frac=fraction, random_state=seed)
+    return [rows[i] for i in sorted(picked.index)]
+
+
+def _category(row: Candidate) -> str | None:
+    """The row's class, or None (unlabelled) when its category shows nothing."""
+    if row.category is None or is_blank(row.category):
+        return None
+    return row.category.strip()
+
+
+def _check_images(
+    rows: list[Candidate],
+    rejected: Rejections,
+    features: tuple[str, ...],
+    settings: CatalogSettings,
+    sink: ImageSink,
+) -> Iterator[dict]:
+    """Read and check each row's image, hand the bytes to `sink` in chunks, yield products."""
+    pending: dict[str, bytes] = {}
+    pending_bytes = 0
+    for row in rows:
+        digest = None
+        if "image" in features and row.read_image is not None:
+            try:
+                data = row.read_image()
+            except OSError as error:
+                rejected.reject(row, f"missing image: {error}")
+                continue
+            problem = image_problem(data, settings.max_image_pixels, settings.max_aspect_ratio)
+            if problem:
+                rejected.reject(row, problem)
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            pending[digest] = data
+            pending_bytes += len(data)
+            if pending_bytes >= SINK_BYTES:
+                sink(pending)
+                pending, pending_bytes = {}, 0
+        yield {
+            "product_id": row.product_id,
+            "title": row.title.strip(),
+            "description": html_to_text(row.description_html),
+            "category": _category(row),
+            "image_sha256": digest,
+            "source": f"{row.source}:{row.line}",
+        }
+    if pending:
+        sink(pending)
+
+
+def case_variants(categories: pd.Series) -> list[list[str]]:
+    """Groups of class names that differ only in case or surrounding space (`Tshirts`,
+    `tshirts`): likely one class written two ways, kept apart but worth a warning."""
+    names = pd.Series(categories.dropna().unique())
+    groups = names.groupby(names.str.strip().str.casefold()).agg(sorted)
+    return [group for group in groups if len(group) > 1]

@@ -1,0 +1,178 @@
+"""The comparison statistics (METHODS.md sections 5 and 7): means over trials, paired
+differences within trials, and the champion rule. Tables in, tables out; the report page shows
+them (`report.py`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+HEADLINE = (
+    "weighted_auc",
+    "weighted_auc_mean",
+    "top1_known",
+    "overall_acc",
+    "none_acc",
+    "equal_acc_point",
+    "tradeoff_auc",
+)
+#: Run params the report lists as its settings (every distinct value across runs).
+SETTINGS = (
+    "epochs",
+    "batch_size",
+    "alpha",
+    "softness",
+    "negative_mass",
+    "gamma",
+    "threshold",
+    "head",
+    "standardize",
+    "n_train",
+    "n_eval",
+    "n_eval_none",
+    "n_classes",
+)
+#: The figures that rank methods (METHODS.md section 5), compared in pairs with the control.
+PAIRED = ("tradeoff_auc", "equal_acc_point", "weighted_auc", "overall_acc", "none_acc")
+
+
+def summarise(results: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE) -> pd.DataFrame:
+    """Per method and metric: mean over trials, maximum deviation from it, and trial count."""
+    chosen = results[results["metric"].isin(metrics)]
+    grouped = chosen.groupby(["method", "metric"])["value"]
+    return pd.DataFrame(
+        {
+            "mean": grouped.mean(),
+            "max_dev": grouped.apply(lambda v: (v - v.mean()).abs().max()),
+            "trials": grouped.count(),
+        }
+    ).reset_index()
+
+
+def comparison_table(results: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE) -> pd.DataFrame:
+    """One row per method, one column per metric, cells 'mean ± max_dev' (the paper's Table 1),
+    best first by the first metric."""
+    summary = summarise(results, metrics)
+    summary["cell"] = [
+        f"{m:.4f} ± {d:.4f}" for m, d in zip(summary["mean"], summary["max_dev"], strict=True)
+    ]
+    table = summary.pivot(index="method", columns="metric", values="cell")
+    table = table[[m for m in metrics if m in table.columns]]
+    table.insert(0, "trials", summary.groupby("method")["trials"].max())
+    lead = summary[summary["metric"] == metrics[0]].set_index("method")["mean"]
+    order = lead.reindex(table.index).sort_values(ascending=False, na_position="last").index
+    return table.loc[order]
+
+
+def paired_differences(
+    results: pd.DataFrame, baseline: str = "control", metrics: tuple[str, ...] = PAIRED
+) -> pd.DataFrame:
+    """Each method minus `baseline` on the same trial: mean, 95% t-interval and wins.
+
+    Which classes a trial holds out moves every figure more than the method does, so the
+    difference within a trial is what tells methods apart."""
+    wide = results[results["metric"].isin(metrics)].pivot_table(
+        index=["metric", "trial"], columns="method", values="value"
+    )
+    columns = ["method", "metric", "mean_diff", "ci_low", "ci_high", "wins", "trials"]
+    if baseline not in wide.columns:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for method in (m for m in wide.columns if m != baseline):
+        for metric in metrics:
+            if metric not in wide.index.get_level_values("metric"):
+                continue
+            diff = (wide.loc[metric, method] - wide.loc[metric, baseline]).dropna()
+            n = len(diff)
+            half = stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+            rows.append(
+                {
+                    "method": method,
+                    "metric": metric,
+                    "mean_diff": diff.mean(),
+                    "ci_low": diff.mean() - half,
+                    "ci_high": diff.mean() + half,
+                    "wins": int((diff > 0).sum()),
+                    "trials": n,
+                }
+            )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def paired_table(differences: pd.DataFrame) -> pd.DataFrame:
+    """Methods as rows, metrics as columns, cells 'mean [low, high] wins/n'."""
+    if differences.empty:
+        return differences
+    cells = differences.assign(
+        cell=[
+            f"{r.mean_diff:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}] {r.wins}/{r.trials}"
+            for r in differences.itertuples()
+        ]
+    )
+    table = cells.pivot(index="method", columns="metric", values="cell")
+    columns = [m for m in PAIRED if m in table.columns]
+    lead = differences[differences["metric"] == columns[0]].set_index("method")["mean_diff"]
+    return table.loc[lead.sort_values(ascending=False).index, columns]
+
+
+#: The figure the champion is chosen on (METHODS.md section 7) and the methods it must beat.
+CHAMPION_FIGURE = "tradeoff_auc"
+CHAMPION_BASELINES = ("control", "logreg")
+#: The simplest model within noise of the best: served when no method clearly leads.
+FALLBACK = "logreg"
+#: The figure used when H holds no "none" product (no class held out).
+FIGURE_WITHOUT_NONE = "weighted_auc_mean"
+
+
+@dataclass(frozen=True)
+class ChampionChoice:
+    """The method to serve, the figure it was chosen on, and the rule that decided."""
+
+    method: str
+    figure: str
+    rule: str
+    best: str
+    clear_lead: bool
+
+
+def choose_champion(
+    results: pd.DataFrame,
+    figure: str = CHAMPION_FIGURE,
+    baselines: tuple[str, ...] = CHAMPION_BASELINES,
+    fallback: str = FALLBACK,
+) -> ChampionChoice:
+    """The method with the best mean `figure` over trials when its paired lead over every
+    baseline present has a 95% interval above zero; otherwise `fallback` (METHODS.md 7)."""
+    means = results[results["metric"] == figure].groupby("method")["value"].mean().dropna()
+    if means.empty and figure != FIGURE_WITHOUT_NONE:
+        # No "none" product in H (no class held out): the trade-off figures are undefined.
+        chosen = choose_champion(results, FIGURE_WITHOUT_NONE, baselines, fallback)
+        note = f"{figure} is undefined without held-out classes, so {FIGURE_WITHOUT_NONE} decided: "
+        return replace(chosen, rule=note + chosen.rule)
+    if means.empty:
+        raise ValueError(f"no results for the figure {figure!r}; cannot choose a champion")
+    best = str(means.idxmax())
+    if best == fallback:
+        return ChampionChoice(best, figure, f"{best} has the best mean {figure}", best, False)
+    leads = []
+    for baseline in (b for b in baselines if b != best and b in means.index):
+        row = paired_differences(results, baseline, (figure,)).set_index("method").loc[best]
+        leads.append((baseline, row))
+    clear = all(row.ci_low > 0 for _, row in leads)
+    described = "; ".join(
+        f"lead over {b} {r.mean_diff:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}]" for b, r in leads
+    )
+    if clear:
+        rule = f"{best} has the best mean {figure} and its {described or 'lead'}: above zero"
+        return ChampionChoice(best, figure, rule, best, True)
+    if fallback not in means.index:
+        rule = f"{best} has the best mean {figure}; no {fallback} run to fall back on"
+        return ChampionChoice(best, figure, rule, best, False)
+    rule = (
+        f"{best} has the best mean {figure} but its {described} includes zero: "
+        f"{fallback}, the simplest model within noise of the best"
+    )
+    return ChampionChoice(fallback, figure, rule, best, False)

@@ -1,0 +1,25 @@
+"""MLflow, split by job: `runs` (training logged as a run), `results` (reading runs back),
+`registry` (model versions and aliases), `pyfunc` (the logged model). The tags below are how
+runs are found again; none of this imports Dagster."""
+
+from __future__ import annotations
+
+import mlflow
+
+TAG_TRIAL, TAG_METHOD = "embaug.trial", "embaug.method"
+#: The lineage key of the trial's split and vectors (embaug_core.lineage): what makes a run current.
+TAG_LINEAGE = "embaug.lineage"
+#: Which comparison a run belongs to: the main grid or a parameter search.
+TAG_SOURCE = "embaug.source"
+GRID, ALPHA_SEARCH = "grid", "alpha_search"
+#: What sets a search's run apart from the grid's, e.g. "alpha=0.1" ("" in the grid).
+TAG_VARIANT = "embaug.variant"
+TAG_MODEL_URI = "embaug.model_uri"
+
+
+def use_tracking_store(tracking_uri: str) -> None:
+    """Point this process's MLflow at `tracking_uri`, for tracking and registry alike. Some MLflow
+    calls resolve `models:/` URIs through the process-wide store even when given a client, so a
+    fresh process (a Dagster run worker) must set it before registering or loading a model."""
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)

@@ -1,0 +1,84 @@
+"""A fitted classifier as an MLflow pyfunc model: files on disk (weights load with
+weights_only=True), the wrapper MLflow calls, and logging it to the active run."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import warnings
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, DataType, Schema, TensorSpec
+
+from embaug_core.model import Classifier, Standardizer, build_head
+
+
+def save_classifier(classifier: Classifier, folder: Path) -> Path:
+    """Write the head's weights, the standardisation and the class list to `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(classifier.head.state_dict(), folder / "head.pt")
+    np.savez(
+        folder / "standardizer.npz",
+        mean=classifier.standardizer.mean,
+        std=classifier.standardizer.std,
+    )
+    meta = {
+        "classes": classifier.classes,
+        "head_kind": classifier.head_kind,
+        "output": classifier.output,
+        "in_dim": int(classifier.standardizer.mean.shape[0]),
+    }
+    (folder / "classifier.json").write_text(json.dumps(meta, indent=1))
+    return folder
+
+
+def load_classifier(folder: Path) -> Classifier:
+    meta = json.loads((folder / "classifier.json").read_text())
+    head = build_head(meta["head_kind"], meta["in_dim"], len(meta["classes"]))
+    head.load_state_dict(torch.load(folder / "head.pt", map_location="cpu", weights_only=True))
+    stats = np.load(folder / "standardizer.npz")
+    return Classifier(
+        meta["classes"],
+        Standardizer(stats["mean"], stats["std"]),
+        head.eval(),
+        meta["head_kind"],
+        meta["output"],
+    )
+
+
+class ClassifierModel(mlflow.pyfunc.PythonModel):
+    """pyfunc wrapper: product vectors in, a DataFrame of class probabilities out."""
+
+    def load_context(self, context) -> None:
+        self.classifier = load_classifier(Path(context.artifacts["classifier"]))
+
+    def predict(self, context, model_input: np.ndarray, params=None) -> pd.DataFrame:
+        """The hint tells MLflow to check inputs against the logged signature, not the hint."""
+        probs = self.classifier.predict_proba(np.asarray(model_input, dtype=np.float32))
+        return pd.DataFrame(probs, columns=self.classifier.classes)
+
+
+def log_classifier(classifier: Classifier, name: str = "model") -> str:
+    """Log to the active run as a pyfunc model from code, with its signature (a float32
+    matrix of product vectors in, one probability column per class out); returns its URI."""
+    width = int(classifier.standardizer.mean.shape[0])
+    signature = ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, width))]),
+        outputs=Schema([ColSpec(DataType.float, name) for name in classifier.classes]),
+    )
+    with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*input example was not provided.*")
+        folder = save_classifier(classifier, Path(scratch) / "classifier")
+        info = mlflow.pyfunc.log_model(
+            name=name,
+            python_model=str(Path(__file__).with_name("model_code.py")),
+            artifacts={"classifier": str(folder)},
+            signature=signature,
+            pip_requirements=["embaug", "torch", "numpy", "pandas"],
+        )
+    return info.model_uri

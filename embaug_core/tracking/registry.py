@@ -1,0 +1,61 @@
+"""MLflow's model registry: every method's model as a version of one registered model,
+aliased by method, and the champion's alias."""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+
+from embaug_core.model import Classifier
+from embaug_core.tracking import TAG_METHOD, TAG_MODEL_URI, TAG_TRIAL, use_tracking_store
+
+MODEL_NAME = "embaug-classifier"
+CHAMPION = "champion"
+
+
+def _client(tracking_uri: str) -> mlflow.MlflowClient:
+    use_tracking_store(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    if not client.search_registered_models(f"name = '{MODEL_NAME}'"):
+        client.create_registered_model(MODEL_NAME)
+    return client
+
+
+def register_methods(results: pd.DataFrame, tracking_uri: str, champion: str) -> pd.DataFrame:
+    """Register each method's model (the run of its first trial) as a version of one
+    registered model, aliased by method name, and give the champion's the `champion` alias.
+    A run already registered is not registered again."""
+    client = _client(tracking_uri)
+    firsts = results.sort_values("trial").drop_duplicates("method")[["method", "trial", "run_id"]]
+    rows = []
+    for method, trial, run_id in firsts.itertuples(index=False):
+        found = client.search_model_versions(f"name = '{MODEL_NAME}' and run_id = '{run_id}'")
+        if found:
+            version = found[0].version
+        else:
+            run = client.get_run(run_id)
+            version = client.create_model_version(
+                MODEL_NAME,
+                run.data.tags[TAG_MODEL_URI],
+                run_id,
+                tags={TAG_METHOD: method, TAG_TRIAL: trial},
+            ).version
+        client.set_registered_model_alias(MODEL_NAME, method, version)
+        rows.append({"method": method, "trial": trial, "run_id": run_id, "version": int(version)})
+    registered = pd.DataFrame(rows)
+    champion_version = registered.loc[registered["method"] == champion, "version"].iloc[0]
+    client.set_registered_model_alias(MODEL_NAME, CHAMPION, str(champion_version))
+    return registered
+
+
+def version_by_alias(tracking_uri: str, alias: str = CHAMPION):
+    """The registered model version that holds `alias`."""
+    client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    return client.get_model_version_by_alias(MODEL_NAME, alias)
+
+
+def load_registered_classifier(tracking_uri: str, alias: str = CHAMPION) -> Classifier:
+    """A registered classifier back as a `Classifier` (its weights load with weights_only)."""
+    use_tracking_store(tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{alias}")
+    return model.unwrap_python_model().classifier
