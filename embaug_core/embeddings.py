@@ -17,6 +17,7 @@ import pandas as pd
 
 from embaug_core.catalog import FEATURES
 from embaug_core.encoders.base import Encoder
+from embaug_core.progress import Progress
 from embaug_core.store import Store
 
 logger = logging.getLogger(__name__)
@@ -52,27 +53,26 @@ def fill_cache(
     hashes: Sequence[str],
     chunk_size: int = 512,
     progress: bool = False,
-    on_chunk: Callable[[int, int, float], None] | None = None,
+    on_chunk: Callable[[str], None] | None = None,
 ) -> CacheReport:
     """Embed the contents in `hashes` that the cache lacks, writing every chunk as it is done.
 
     `items` gives the content for a hash, as a mapping or as a loader of a chunk's contents
     (images are loaded a chunk at a time). Writing per chunk means a killed run keeps what it
-    finished. `on_chunk(done, total, seconds)` reports progress.
+    finished. `on_chunk(line)` reports progress ("512 of 4406 embedded, 45/s, about 1 min left").
     """
     missing = store.missing_embeddings(encoder.identity, hashes)
     requested = len(set(hashes))
     load = items if callable(items) else (lambda chunk: [items[h] for h in chunk])
     started = time.perf_counter()
+    counter = Progress(len(missing), "embedded")
     for start in range(0, len(missing), chunk_size):
         chunk = missing[start : start + chunk_size]
         store.write_embeddings(encoder.identity, chunk, encoder.encode(load(chunk), progress))
-        done, elapsed = start + len(chunk), time.perf_counter() - started
-        logger.info(
-            "%s: %d/%d embedded (%.1f/s)", encoder.identity, done, len(missing), done / elapsed
-        )
+        line = counter.advance(len(chunk))
+        logger.info("%s: %s", encoder.identity, line)
         if on_chunk:
-            on_chunk(done, len(missing), elapsed)
+            on_chunk(line)
     report = CacheReport(encoder.identity, requested, len(missing), time.perf_counter() - started)
     logger.info(
         "%s: %d requested, %d cached, %d computed",

@@ -1,9 +1,10 @@
 """The evaluation report end to end: the current runs read back from MLflow, the champion
-chosen and registered, the page written and the results stored. One call for the reporting
-asset, usable from a notebook as well."""
+chosen and registered, the recommendation kept for the production model, the page written and
+the results stored. One call for the reporting asset, usable from a notebook as well."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,14 @@ import pandas as pd
 from embaug_core.comparison import ChampionChoice, choose_champion
 from embaug_core.label_sets import label_quality_by_trial
 from embaug_core.lineage import Lineage
-from embaug_core.report import Report, build_report, run_links
+from embaug_core.production import Recommendation
+from embaug_core.report import Report, build_report, next_steps, run_links
+from embaug_core.report_facts import (
+    catalogue_facts,
+    label_loop_facts,
+    prediction_facts,
+    trial_facts,
+)
 from embaug_core.store import Store
 from embaug_core.tracking.registry import register_methods
 from embaug_core.tracking.results import (
@@ -20,6 +28,24 @@ from embaug_core.tracking.results import (
     current_runs,
     finished_runs,
     run_params,
+)
+
+#: Run params the report lists as its settings (every distinct value across runs).
+RUN_SETTINGS = (
+    "epochs",
+    "batch_size",
+    "lr_min",
+    "lr_max",
+    "step_epochs",
+    "weight_decay",
+    "head",
+    "standardize",
+    "seed",
+    "alpha",
+    "softness",
+    "negative_mass",
+    "gamma",
+    "threshold",
 )
 
 
@@ -30,9 +56,11 @@ class EvaluationInputs:
     store: Store
     lineage: Lineage
     label_sets: pd.DataFrame
+    encoders: dict[str, str]
     tracking_uri: str
     experiment: str
-    runs_url: str
+    mlflow_url: str
+    dagster_url: str
     champion_figure: str
     epochs_methods: list[str]
 
@@ -49,6 +77,7 @@ class ReportOutcome:
 
 def assemble_report(inputs: EvaluationInputs, path: Path) -> ReportOutcome:
     """Build, write and store the comparison of every current run."""
+    store = inputs.store
     every = finished_runs(inputs.tracking_uri, inputs.experiment)
     runs = current_runs(every, inputs.lineage)
     if runs.empty:
@@ -56,38 +85,71 @@ def assemble_report(inputs: EvaluationInputs, path: Path) -> ReportOutcome:
             "no finished MLflow runs on the current catalogue's trials: materialise trained_models"
         )
     trials = sorted(runs["trial"].unique())
-    splits = {trial: inputs.store.split(trial) for trial in inputs.label_sets["trial"].unique()}
+    splits = {trial: store.split(trial) for trial in inputs.label_sets["trial"].unique()}
     quality = label_quality_by_trial(inputs.label_sets, splits)
     choice = choose_champion(runs, inputs.champion_figure)
-    registered = register_methods(runs, inputs.tracking_uri, choice.method)
+    registered = register_methods(runs, inputs.tracking_uri, choice)
     evaluation = collect_evaluation(runs, inputs.tracking_uri)
-    context = {
-        "experiment": inputs.experiment,
-        "tracking": inputs.tracking_uri,
-        "catalogue": inputs.lineage.catalogue_sha256[:12],
-        "trials used": ", ".join(trials),
-        "stale runs left out": int(every["run_id"].nunique() - runs["run_id"].nunique()),
-    }
+    params = run_params(runs["run_id"].unique().tolist(), inputs.tracking_uri)
+    recommendation = Recommendation.from_runs(runs, choice, params)
+    dagster_runs = dict(zip(params["run_id"], params["dagster_run_id"], strict=True))
+    links = run_links(runs, registered, inputs.mlflow_url, dagster_runs, inputs.dagster_url)
+    settings = _settings(store, inputs, params, trials, len(every) and every["run_id"].nunique())
     report = build_report(
-        runs,
-        evaluation,
-        run_params(runs["run_id"].unique().tolist(), inputs.tracking_uri),
-        quality,
-        run_links(runs, registered, inputs.runs_url),
-        choice,
-        context,
-        inputs.epochs_methods,
+        runs, evaluation, quality, recommendation, choice, settings, links, inputs.epochs_methods
     )
+    _add_facts(report, store, trials)
     report.write(path)
-    inputs.store.replace_tables(
+    store.replace_tables(
         {
             "results": runs[["trial", "method", "metric", "value", "run_id"]],
             "paired_differences": report.differences,
             "per_class_results": evaluation["per_class"],
             "label_quality": quality,
+            "recommendation": recommendation.row(),
         }
     )
     champion = runs[(runs["method"] == choice.method) & (runs["metric"] == "weighted_auc")]
     return ReportOutcome(
         report, choice, float(champion["value"].mean()), trials, runs["run_id"].nunique(), path
     )
+
+
+def _settings(
+    store: Store, inputs: EvaluationInputs, params: pd.DataFrame, trials: list[str], every: int
+) -> dict[str, object]:
+    """Every setting two reports must share to be compared: catalogue loading, splits, label
+    augmentation, training, encoders, and which trials and runs were used."""
+    settings: dict[str, object] = {
+        "trials": len(trials),
+        "trials used": ", ".join(trials),
+        "stale runs left out": int(every - params["run_id"].nunique()),
+        "catalogue": json.loads(store.catalogue()["settings"] or "{}"),
+    }
+    for asset in ("trial_splits", "label_sets"):
+        made = store.asset_settings(asset)
+        distinct = {json.dumps(made[t], sort_keys=True) for t in trials if t in made}
+        settings[asset] = "; ".join(sorted(distinct)) or "not recorded"
+    for name in RUN_SETTINGS:
+        if name in params:
+            settings[f"training: {name}"] = ", ".join(
+                sorted(params[name].dropna().astype(str).unique())
+            )
+    settings.update({f"encoder: {k}": v for k, v in inputs.encoders.items()})
+    settings["experiment"] = f"{inputs.experiment} ({inputs.tracking_uri})"
+    return settings
+
+
+def _add_facts(report: Report, store: Store, trials: list[str]) -> None:
+    """What it was run on, predictions and people's labels (as they stand when it is built)."""
+    imports, gained = label_loop_facts(store)
+    predictions = prediction_facts(store)
+    queued = int(store.query("SELECT count(*) AS n FROM predictions WHERE none")["n"].iloc[0])
+    report.facts = {"catalogue": catalogue_facts(store)}
+    report.tables = {
+        "trials": trial_facts(store, trials),
+        "predictions": predictions,
+        "imports": imports,
+        "gained": gained,
+    }
+    report.next_steps = next_steps(len(trials), queued)

@@ -43,7 +43,18 @@ class Home:
     def reports(self) -> Path:
         return self.root / "reports"
 
+    @property
+    def vectors(self) -> Path:
+        """Memory-mapped product matrices, named by the vectors' fingerprint."""
+        return self.root / "vectors"
+
+    @property
+    def labels_inbox(self) -> Path:
+        """Where people drop label files (EMBAUG_LABELS_INBOX to move it)."""
+        return Path(os.environ.get("EMBAUG_LABELS_INBOX", self.root / "labels_inbox")).resolve()
+
     def create(self) -> Home:
-        for folder in (self.root, self.mlflow_artifacts, self.dagster_home, self.reports):
+        folders = (self.root, self.mlflow_artifacts, self.dagster_home, self.reports)
+        for folder in (*folders, self.labels_inbox):
             folder.mkdir(parents=True, exist_ok=True)
         return self

@@ -146,3 +146,11 @@ def effective_labels(
     labels[labels.isin(small)] = None
     people = human.loc[~human["category"].isin(small), "product_id"].tolist()
     return labels, people
+
+
+def import_label_file(store: Store, path: str | Path) -> tuple[LabelFile, dict[str, object]]:
+    """Read, check and store one file of labels; the production model's accuracy on them is
+    taken from its predictions, made before it could train on them."""
+    read = read_label_file(path, store)
+    scored = store.predictions()[["product_id", "category", "model_version"]]
+    return read, store_label_file(store, read, scored)

@@ -3,8 +3,9 @@ the product table in one transaction, with the fingerprints later steps compare 
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def ingest_catalogue(store: Store, settings: CatalogSettings) -> Ingested:
         added[0] += store.add_images(images)
 
     catalog = load_catalog(settings.path, settings, image_sink=sink)
-    fingerprint, removed = store_catalog(store, catalog, source)
+    fingerprint, removed = store_catalog(store, catalog, source, settings)
     variants = case_variants(catalog.products["category"])
     for group in variants:
         logger.warning("classes that differ only in case are kept apart: %s", ", ".join(group))
@@ -53,7 +54,11 @@ def ingest_catalogue(store: Store, settings: CatalogSettings) -> Ingested:
 
 
 def store_catalog(
-    store: Store, catalog: Catalog, source_sha256: str = "", products: pd.DataFrame | None = None
+    store: Store,
+    catalog: Catalog,
+    source_sha256: str = "",
+    settings: CatalogSettings | None = None,
+    products: pd.DataFrame | None = None,
 ) -> tuple[str, int]:
     """Make a loaded catalogue (or `products`, a part of it) the store's, with the images it
     still holds in memory. Returns the catalogue's fingerprint and how many images went."""
@@ -75,6 +80,7 @@ def store_catalog(
             "labelled": int(products["category"].notna().sum()),
             "rejected": len(catalog.rejected),
             "loaded_at": datetime.now(UTC),
+            "settings": json.dumps(asdict(settings or CatalogSettings())),
         },
     )
     return fingerprint, removed

@@ -15,8 +15,10 @@ catalogue and encoders in use now.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -84,3 +86,18 @@ def current_lineage(store: Store, encoders: Mapping[str, str]) -> Lineage:
 def current_label_sets(store: Store, lineage: Lineage) -> pd.DataFrame:
     """Every current trial's label sets (built on its current split and vectors)."""
     return lineage.current(store.label_sets()).drop(columns="lineage")
+
+
+def code_sha256() -> str:
+    """A hash of the core library's source: a change of code is a change of model."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(path.relative_to(Path(__file__).parent).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def inputs_sha256(**parts: object) -> str:
+    """One fingerprint of everything a model is made from (JSON of the parts, sorted)."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()

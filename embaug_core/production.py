@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
+import typing
+from dataclasses import asdict, dataclass, fields
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,8 @@ from embaug_core.mixup import MixupSettings
 from embaug_core.model import Classifier
 from embaug_core.train import TrainConfig
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class Recommendation:
@@ -33,13 +36,17 @@ class Recommendation:
     rule: str
     clear_lead: bool
     trials: int
+    #: The settings the champion's trial runs were trained with (MLflow params, as text).
+    params: dict[str, str]
 
     @classmethod
-    def from_runs(cls, runs: pd.DataFrame, champion) -> Recommendation:
+    def from_runs(cls, runs: pd.DataFrame, champion, params: pd.DataFrame) -> Recommendation:
         """The champion's threshold: the median over trials of the one tuned on S (the
-        paper's 0.6 when none was tuned)."""
-        tuned = runs[(runs["method"] == champion.method) & (runs["metric"] == "threshold_tuned")]
-        threshold = float(tuned["value"].median()) if len(tuned) else DEFAULT_THRESHOLD
+        paper's 0.6 when none was tuned); its settings: those of its first trial's run."""
+        mine = runs[runs["method"] == champion.method]
+        tuned = mine.loc[mine["metric"] == "threshold_tuned", "value"]
+        threshold = float(tuned.median()) if len(tuned) else DEFAULT_THRESHOLD
+        first = params.set_index("run_id").loc[mine.sort_values("trial")["run_id"].iloc[0]]
         return cls(
             champion.method,
             threshold if np.isfinite(threshold) else DEFAULT_THRESHOLD,
@@ -47,7 +54,31 @@ class Recommendation:
             champion.rule,
             champion.clear_lead,
             int(runs["trial"].nunique()),
+            {k: str(v) for k, v in first.dropna().items()},
         )
+
+    def row(self) -> pd.DataFrame:
+        """As the one-row table the store keeps."""
+        return pd.DataFrame([{**asdict(self), "params": json.dumps(self.params)}])
+
+    @classmethod
+    def from_row(cls, row: dict) -> Recommendation:
+        return cls(**{**row, "params": json.loads(row["params"])})
+
+    def settings(self, source: type[T]) -> T:
+        """A settings dataclass filled from the champion runs' params (text to typed)."""
+        hints = typing.get_type_hints(source)
+        values = {}
+        for item in fields(source):
+            if item.name in self.params:
+                values[item.name] = _typed(self.params[item.name], hints[item.name])
+        return source(**values)
+
+
+def _typed(text: str, kind: type) -> object:
+    if kind is bool:
+        return text.strip().lower() in ("true", "1", "yes")
+    return kind(text)
 
 
 @dataclass(frozen=True)
@@ -97,18 +128,3 @@ def labels_sha256(labels: pd.Series) -> str:
     ordered = labels.dropna().sort_index()
     text = "\n".join(f"{p}\t{c}" for p, c in ordered.items())
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def code_sha256() -> str:
-    """A hash of the core library's source: a change of code is a change of model."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.rglob("*.py")):
-        digest.update(path.relative_to(Path(__file__).parent).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def inputs_sha256(**parts: object) -> str:
-    """One fingerprint of everything a model is made from (JSON of the parts, sorted)."""
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,28 +1,37 @@
-"""The comparison tables and the self-contained HTML report, from results tables only.
-
-A results table is long: one row per (trial, method, metric) with its value and run id.
-Evaluation tables (threshold sweeps, ROC curves, per-class figures, per-epoch history) are
-tidy: one row per method, trial and point.
+"""The self-contained HTML report, from results tables only: a recommendation a busy reader
+can act on first, then the evidence (comparison, paired differences, figures, per class),
+what it was run on, predictions, people's labels, settings and links. Rendered from
+`templates/report.html` with Jinja2 (autoescaped); figures are embedded as data URIs.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from embaug_core.comparison import (
-    SETTINGS,
+    FIGURES,
+    HEADLINE,
+    PAIRED,
     ChampionChoice,
     comparison_table,
+    for_people,
     paired_differences,
     paired_table,
 )
 from embaug_core.figures import epochs_figure, label_sets_figure, roc_figure, threshold_figure
+from embaug_core.metrics import DEFAULT_THRESHOLD
+from embaug_core.production import Recommendation
+
+TEMPLATES = Path(__file__).with_name("templates")
+#: Trials METHODS.md asks for before a report recommends.
+TRIALS_TO_TRUST = 10
 
 
 def per_class_table(per_class: pd.DataFrame, value: str = "f1") -> pd.DataFrame:
@@ -43,66 +52,49 @@ def per_class_table(per_class: pd.DataFrame, value: str = "f1") -> pd.DataFrame:
     return table.loc[list(zip(order["kind"], order["class"], strict=True))]
 
 
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode()
+@dataclass
+class Figure:
+    title: str
+    caption: str
+    png: bytes
+
+    @property
+    def uri(self) -> str:
+        return "data:image/png;base64," + base64.b64encode(self.png).decode()
 
 
 @dataclass
 class Report:
-    """Everything the HTML page shows; built by the reporting asset from stored results."""
+    """Everything the HTML page shows; built from stored results (see `build_report`)."""
 
+    recommendation: Recommendation
+    champion: ChampionChoice
     comparison: pd.DataFrame
     paired: pd.DataFrame
-    per_class: pd.DataFrame
     #: The long table behind `paired` (one row per method and metric), for storing.
     differences: pd.DataFrame
+    per_class: pd.DataFrame
     settings: dict[str, object]
     runs: pd.DataFrame
-    champion: ChampionChoice | None = None
-    figures: dict[str, bytes] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    facts: dict[str, object] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    next_steps: list[str] = field(default_factory=list)
+    known_only: str = ""
 
     def html(self) -> str:
-        def table(frame: pd.DataFrame, index: bool = True, escape: bool = True) -> str:
-            return frame.to_html(
-                index=index, escape=escape, na_rep="", float_format="{:.3f}".format
-            )
-
-        settings = "".join(
-            f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-            for k, v in self.settings.items()
+        environment = Environment(
+            loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])
         )
-        figures = "".join(
-            f'<h3>{html.escape(title)}</h3><img alt="{html.escape(title)}" src="{data_uri(png)}">'
-            for title, png in self.figures.items()
+        environment.filters["cell"] = _cell
+        shown = [m for m in HEADLINE if m in set(self.comparison.columns)]
+        return environment.get_template("report.html").render(
+            report=self,
+            generated=f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            glossary=[FIGURES[m] for m in shown],
+            comparison=for_people(self.comparison),
+            paired=for_people(self.paired),
         )
-        runs = self.runs.assign(
-            run=[
-                f'<a href="{html.escape(u)}">{html.escape(r)}</a>'
-                for u, r in zip(self.runs["url"], self.runs["run_id"], strict=True)
-            ]
-        ).drop(columns=["url", "run_id"])
-        notes = "".join(f"<li>{html.escape(note)}</li>" for note in self.notes)
-        return f"""<!doctype html><html><head><meta charset="utf-8"><title>embaug report</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1300px}}
-table{{border-collapse:collapse;margin:1em 0;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:3px 7px;text-align:right}}img{{max-width:100%}}</style>
-</head><body>
-<h1>embaug: which method wins on this catalogue</h1>
-<p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Champion:
-<b>{html.escape(self.champion.method if self.champion else "none")}</b>
-({html.escape(self.champion.rule if self.champion else "")}).</p><ul>{notes}</ul>
-<h2>Comparison over trials (the paper's Table 1)</h2>
-<p>Each cell: mean ± maximum deviation over trials, on each trial's validation hold-out;
-accuracies at the confidence threshold in the settings.</p>{table(self.comparison)}
-<h2>Paired with the control, trial by trial</h2>
-<p>Method minus control on the same split: mean [95% interval] and trials won.</p>
-{table(self.paired)}
-<h2>Figures</h2>{figures}
-<h2>Per class: F1 on the hold-out, mean over trials</h2>{table(self.per_class)}
-<h2>Settings</h2><table>{settings}</table>
-<h2>MLflow runs</h2>{table(runs, index=False, escape=False)}
-</body></html>"""
 
     def write(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,84 +102,131 @@ accuracies at the confidence threshold in the settings.</p>{table(self.compariso
         return path
 
 
+def _cell(value: object) -> str:
+    """A table cell as text: floats to 3 places, missing values empty."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
 def report_figures(
     runs: pd.DataFrame,
     evaluation: dict[str, pd.DataFrame],
     quality: pd.DataFrame,
-    threshold: float,
+    recommended: float,
     epochs_methods: list[str],
-) -> dict[str, bytes]:
-    """The papers' figures over every method and trial (titles as the report shows them)."""
+) -> list[Figure]:
+    """The papers' figures over every method and trial, with a line saying how to read each."""
     auc = runs[runs["metric"] == "weighted_auc"].groupby("method")["value"].mean().to_dict()
-    figures = {
-        "Accuracy against the confidence threshold (Fig. 3)": threshold_figure(
-            evaluation["sweep"], threshold
+    figures = [
+        Figure(
+            "Accuracy against the confidence threshold (the paper's Fig. 3)",
+            "Left: known-class products classified right and above the threshold; right: "
+            "products of held-out classes that no class claims. A method is better when both "
+            "stay high over a wider range of thresholds. Lines: mean over trials; bands: min-max; "
+            "dotted: the recommended threshold.",
+            threshold_figure(evaluation["sweep"], recommended),
         ),
-        "Weighted ROC with the none category (Fig. 4)": roc_figure(evaluation["roc"], auc),
-    }
+        Figure(
+            "Weighted ROC with the none category (Fig. 4)",
+            "One-vs-rest ROC per known class and for none, averaged with each class's share of "
+            "products as its weight.",
+            roc_figure(evaluation["roc"], auc),
+        ),
+    ]
     history = evaluation.get("history", pd.DataFrame())
     if not history.empty and history["method"].isin(epochs_methods).any():
         chosen = history[history["method"].isin(epochs_methods)]
-        figures["Accuracy per epoch (Fig. 5)"] = epochs_figure(chosen, threshold)
-    if not quality.empty:
+        figures.append(
+            Figure(
+                "Accuracy per epoch (Fig. 5)",
+                "Overall and none accuracy on the evaluated hold-out after each epoch.",
+                epochs_figure(chosen, DEFAULT_THRESHOLD),
+            )
+        )
+    if not quality.empty and (quality["source"] == "knn_aug").any():
         knn = quality[(quality["source"] == "knn_aug") & (quality["label"] != "ALL")]
         means = knn.groupby("label")[["labels", "precision"]].mean().reset_index()
-        figures["Similarity-augmented labels per class"] = label_sets_figure(means)
+        figures.append(
+            Figure(
+                "Similarity-augmented labels per class",
+                "How many pool products each class gained through nearest neighbours, and how "
+                "many of those labels are right (known here, unlike in the papers).",
+                label_sets_figure(means),
+            )
+        )
     return figures
 
 
-def run_links(runs: pd.DataFrame, registered: pd.DataFrame, base_url: str) -> pd.DataFrame:
-    """One row per run: trial, method, link to it in the MLflow UI, registered version."""
+def run_links(
+    runs: pd.DataFrame,
+    registered: pd.DataFrame,
+    mlflow_url: str,
+    dagster_runs: dict[str, str],
+    dagster_url: str,
+) -> pd.DataFrame:
+    """One row per run: trial, method, its MLflow page, its Dagster run, registered version."""
     listing = runs[["trial", "method", "run_id"]].drop_duplicates().sort_values(["method", "trial"])
-    listing["url"] = [f"{base_url}/runs/{run_id}" for run_id in listing["run_id"]]
+    listing["mlflow"] = [f"{mlflow_url}/runs/{run_id}" for run_id in listing["run_id"]]
+    listing["dagster"] = [
+        f"{dagster_url}/runs/{dagster_runs[r]}" if dagster_runs.get(r) else ""
+        for r in listing["run_id"]
+    ]
     versions = registered.set_index("run_id")["version"]
     listing["registered_version"] = listing["run_id"].map(versions).astype("Int64")
     return listing
 
 
+def known_only_note(runs: pd.DataFrame, champion: str) -> str:
+    """Name a method that is better on known classes alone, when it is not the champion."""
+    top1 = runs[runs["metric"] == "top1_known"].groupby("method")["value"].mean()
+    if top1.empty or top1.idxmax() == champion:
+        return ""
+    best = top1.idxmax()
+    return (
+        f"For known classes only, {best} is better: top-1 accuracy {top1[best]:.3f} against "
+        f"{top1.get(champion, float('nan')):.3f} for {champion}."
+    )
+
+
+def next_steps(trials: int, queued: int) -> list[str]:
+    steps = []
+    if queued:
+        steps.append(
+            f"Label the {queued} products of reports/labeling_queue.csv (fill in its category "
+            "column), then `embaug labels import` it and `embaug retrain`."
+        )
+    if trials < TRIALS_TO_TRUST:
+        steps.append(
+            f"Add trials: {trials} ran; {TRIALS_TO_TRUST} make a recommendation worth trusting "
+            f"(EMBAUG_TRIALS={TRIALS_TO_TRUST}, then `embaug retrain`)."
+        )
+    return steps
+
+
 def build_report(
     runs: pd.DataFrame,
     evaluation: dict[str, pd.DataFrame],
-    params: pd.DataFrame,
     quality: pd.DataFrame,
-    links: pd.DataFrame,
+    recommendation: Recommendation,
     champion: ChampionChoice,
-    context: dict[str, object],
+    settings: dict[str, object],
+    links: pd.DataFrame,
     epochs_methods: list[str],
 ) -> Report:
-    """The whole report from the runs' results, evaluation tables and params."""
-    threshold = float(params["threshold"].iloc[0])
-    settings = {
-        **context,
-        "trials": runs["trial"].nunique(),
-        **{k: ", ".join(sorted(params[k].astype(str).unique())) for k in SETTINGS if k in params},
-    }
-    differences = paired_differences(runs)
+    """The report's tables and figures from the runs' results and evaluation tables."""
+    differences = paired_differences(runs, metrics=PAIRED)
     return Report(
+        recommendation=recommendation,
+        champion=champion,
         comparison=comparison_table(runs),
         paired=paired_table(differences),
         differences=differences,
         per_class=per_class_table(evaluation["per_class"]),
         settings=settings,
         runs=links,
-        champion=champion,
-        figures=report_figures(runs, evaluation, quality, threshold, epochs_methods),
-        notes=champion_notes(differences, champion.method),
+        figures=report_figures(runs, evaluation, quality, recommendation.threshold, epochs_methods),
+        known_only=known_only_note(runs, champion.method),
     )
-
-
-def champion_notes(differences: pd.DataFrame, champion: str) -> list[str]:
-    """Say whether the champion's lead over the control is larger than the trials' noise."""
-    if differences.empty or champion not in set(differences["method"]):
-        return []
-    notes = []
-    for row in differences[differences["method"] == champion].itertuples():
-        if row.metric not in ("weighted_auc", "tradeoff_auc"):
-            continue
-        clear = row.ci_low > 0 or row.ci_high < 0
-        notes.append(
-            f"{champion} minus control, {row.metric}: {row.mean_diff:+.4f} "
-            f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}], won {row.wins}/{row.trials} trials; "
-            + ("the 95% interval excludes zero." if clear else "within the trials' noise.")
-        )
-    return notes

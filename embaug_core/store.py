@@ -9,6 +9,7 @@ and read back as float32 numpy.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -41,7 +42,7 @@ CREATE TABLE IF NOT EXISTS products (
 CREATE TABLE IF NOT EXISTS catalogue (
     sha256 VARCHAR, source_sha256 VARCHAR, path VARCHAR, layout VARCHAR, features VARCHAR[],
     label_column VARCHAR, products BIGINT, labelled BIGINT, rejected BIGINT,
-    loaded_at TIMESTAMPTZ);
+    loaded_at TIMESTAMPTZ, settings VARCHAR);
 CREATE TABLE IF NOT EXISTS rejected_products (
     source VARCHAR, line BIGINT, product_id VARCHAR, reason VARCHAR);
 CREATE TABLE IF NOT EXISTS images (image_sha256 VARCHAR PRIMARY KEY, data BLOB NOT NULL);
@@ -67,6 +68,9 @@ CREATE TABLE IF NOT EXISTS predictions (
     probability DOUBLE, none BOOLEAN, top_1 VARCHAR, p_1 DOUBLE, top_2 VARCHAR, p_2 DOUBLE,
     top_3 VARCHAR, p_3 DOUBLE, model_name VARCHAR, model_version VARCHAR,
     scored_at TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS asset_settings (
+    asset VARCHAR NOT NULL, partition VARCHAR NOT NULL, settings VARCHAR NOT NULL,
+    PRIMARY KEY (asset, partition));
 CREATE TABLE IF NOT EXISTS results (
     trial VARCHAR, method VARCHAR, metric VARCHAR, value DOUBLE, run_id VARCHAR);
 """
@@ -81,6 +85,7 @@ CATALOGUE_COLUMNS = [
     "labelled",
     "rejected",
     "loaded_at",
+    "settings",
 ]
 HUMAN_LABEL_COLUMNS = ["product_id", "category", "file_sha256", "line", "imported_at"]
 IMPORT_COLUMNS = [
@@ -101,6 +106,7 @@ REPORT_TABLES = (
     "per_class_results",
     "label_quality",
     "labeling_queue",
+    "recommendation",
 )
 
 
@@ -359,6 +365,21 @@ class Store:
     def label_imports(self) -> pd.DataFrame:
         return self.query("SELECT * FROM label_imports ORDER BY imported_at")
 
+    # -- settings ---------------------------------------------------------------------------
+
+    def record_settings(self, asset: str, partition: str, settings: dict[str, object]) -> None:
+        """Keep the settings an asset (partition) was last made with, for the report."""
+        with self.connect() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO asset_settings VALUES (?, ?, ?)",
+                [asset, partition, json.dumps(settings, sort_keys=True, default=str)],
+            )
+
+    def asset_settings(self, asset: str) -> dict[str, dict[str, object]]:
+        """Partition -> the settings `asset` was last made with there."""
+        rows = self.query("SELECT * FROM asset_settings WHERE asset = ?", [asset])
+        return {r.partition: json.loads(r.settings) for r in rows.itertuples()}
+
     # -- predictions ------------------------------------------------------------------------
 
     def upsert_predictions(self, table: pd.DataFrame, keep: Sequence[str]) -> None:
@@ -376,6 +397,17 @@ class Store:
 
     def predictions(self) -> pd.DataFrame:
         return self.query("SELECT * FROM predictions ORDER BY product_id")
+
+    def recommendation(self) -> dict[str, object]:
+        """What the last report recommends serving (the `recommendation` table's row)."""
+        found = self.query("SELECT * FROM recommendation") if self._has("recommendation") else None
+        if found is None or found.empty:
+            raise LookupError("no recommendation yet: materialise evaluation_report first")
+        return found.iloc[0].to_dict()
+
+    def _has(self, table: str) -> bool:
+        rows = self.query("SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = ?", [table])
+        return bool(rows["n"].iloc[0])
 
     # -- results ----------------------------------------------------------------------------
 

@@ -6,7 +6,13 @@ import dagster as dg
 from embaug_pipeline.assets.catalog import raw_products
 from embaug_pipeline.assets.embeddings import image_embeddings, text_embeddings
 from embaug_pipeline.assets.labels import label_sets
-from embaug_pipeline.assets.reporting import evaluation_report, labeling_queue
+from embaug_pipeline.assets.reporting import evaluation_report
+from embaug_pipeline.assets.serving import (
+    human_labels,
+    labeling_queue,
+    predictions,
+    production_model,
+)
 from embaug_pipeline.assets.splits import trial_splits
 from embaug_pipeline.assets.training import alpha_search, trained_models
 from embaug_pipeline.automation import (
@@ -21,11 +27,14 @@ ASSETS = [
     raw_products,
     text_embeddings,
     image_embeddings,
+    human_labels,
     trial_splits,
     label_sets,
     trained_models,
     alpha_search,
     evaluation_report,
+    production_model,
+    predictions,
     labeling_queue,
 ]
 RESOURCES = {"store": StoreResource(), "encoders": EncodersResource(), "tracking": MlflowResource()}

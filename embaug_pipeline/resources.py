@@ -7,16 +7,25 @@ import os
 import dagster as dg
 import mlflow
 from filelock import FileLock
+from pydantic import Field
 
 from embaug_core.embeddings import ProductVectors, product_vectors
 from embaug_core.encoders import ImageEncoder, TextEncoder
 from embaug_core.home import Home
 from embaug_core.lineage import Lineage, current_lineage
+from embaug_core.serving.product import EncoderSpec
 from embaug_core.store import Store
 from embaug_core.tracking import use_tracking_store
+from embaug_core.vector_cache import cached_vectors
 
 #: Every asset that writes DuckDB takes a slot of this pool (size 1: one writer at a time).
 DUCKDB_POOL = "embaug_duckdb"
+#: MLflow 3's experiment kind: a model-training experiment opens on its runs.
+EXPERIMENT_KIND, TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"
+#: Marks a parent run and holds what it groups (the comparison's vectors fingerprint).
+TAG_PARENT = "embaug.parent_of"
+#: A Dagster run tag naming the MLflow parent run its training runs nest under.
+PARENT_RUN_TAG = "embaug/mlflow_parent"
 
 
 class StoreResource(dg.ConfigurableResource):
@@ -52,9 +61,29 @@ class EncodersResource(dg.ConfigurableResource):
         return {f: (self.image() if f == "image" else self.text()).identity for f in features}
 
     def vectors(self, store: Store) -> tuple[ProductVectors, Lineage]:
-        """The product matrix of the catalogue in the store, and what is current for it."""
+        """The product matrix of the catalogue in the store (read once per process and shared
+        through a memory-mapped file), and what is current for it."""
         identities = self.identities(store.catalogue()["features"])
-        return product_vectors(store, identities), current_lineage(store, identities)
+        lineage = current_lineage(store, identities)
+        vectors = cached_vectors(
+            Home.from_env().vectors,
+            lineage.vectors_sha256,
+            lambda: product_vectors(store, identities),
+            store.products()["category"].to_numpy(),
+        )
+        return vectors, lineage
+
+    def spec(self, features: tuple[str, ...]) -> EncoderSpec:
+        """How to build these encoders again where the model is served."""
+        return EncoderSpec(
+            features=tuple(features),
+            text_model_dir=self.text_model_dir,
+            text_max_length=self.text_max_length,
+            image_model=self.image_model,
+            image_checkpoint=self.image_checkpoint,
+            image_size=self.image_size,
+            identities=self.identities(features),
+        )
 
     def lineage(self, store: Store) -> Lineage:
         """What is current in the store for these encoders (no vectors read)."""
@@ -66,6 +95,9 @@ class MlflowResource(dg.ConfigurableResource):
 
     tracking_uri: str = ""
     experiment: str = "embaug"
+    ui_url: str = Field(
+        "http://127.0.0.1:5000", description="Where people open MLflow (links in reports)"
+    )
 
     def uri(self) -> str:
         return self.tracking_uri or Home.from_env().mlflow_uri
@@ -76,14 +108,43 @@ class MlflowResource(dg.ConfigurableResource):
         use_tracking_store(self.uri())
 
     def experiment_id(self) -> str:
-        """The experiment's id, created with its artifacts under EMBAUG_HOME if new.
+        """The experiment's id, created with its artifacts under EMBAUG_HOME if new, marked as
+        a model-training experiment (MLflow 3 then opens it on its runs, not on GenAI traces).
 
         Parallel runs meet here first: a file lock makes one of them create the SQLite tables
         and the experiment while the others wait, instead of racing to create them twice.
         """
         home = Home.from_env().create()
+        use_tracking_store(self.uri())
         with FileLock(home.root / "mlflow.lock", timeout=300):
             found = mlflow.get_experiment_by_name(self.experiment)
+            if found is None:
+                return mlflow.create_experiment(
+                    self.experiment,
+                    home.mlflow_artifacts.as_uri(),
+                    tags={EXPERIMENT_KIND: TRAINING_KIND},
+                )
+            if found.tags.get(EXPERIMENT_KIND) != TRAINING_KIND:
+                mlflow.MlflowClient().set_experiment_tag(
+                    found.experiment_id, EXPERIMENT_KIND, TRAINING_KIND
+                )
+            return found.experiment_id
+
+    def run_url(self, run_id: str) -> str:
+        """A run's page in the MLflow UI."""
+        return f"{self.ui_url}/#/experiments/{self.experiment_id()}/runs/{run_id}"
+
+    def parent_run(self, key: str, name: str) -> str:
+        """The id of the parent run that groups the runs of one comparison (one catalogue
+        and its vectors), created on first use under the same lock."""
+        experiment = self.experiment_id()
+        with FileLock(Home.from_env().root / "mlflow.lock", timeout=300):
+            client = mlflow.MlflowClient()
+            found = client.search_runs(
+                [experiment], f"tags.`{TAG_PARENT}` = '{key}'", max_results=1
+            )
             if found:
-                return found.experiment_id
-            return mlflow.create_experiment(self.experiment, home.mlflow_artifacts.as_uri())
+                return found[0].info.run_id
+            run = client.create_run(experiment, run_name=name, tags={TAG_PARENT: key})
+            client.set_terminated(run.info.run_id)
+            return run.info.run_id

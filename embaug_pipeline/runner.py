@@ -3,27 +3,38 @@ partition, so the Dagster UI and the MLflow UI show exactly what the command lin
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
 
 from embaug_core.home import Home
+from embaug_core.progress import Progress
 from embaug_core.tracking import ALPHA_SEARCH
 from embaug_core.tracking.results import current_runs, finished_runs
 from embaug_pipeline import definitions
 from embaug_pipeline.assets.reporting import CHAMPION_CHECK
 from embaug_pipeline.partitions import METHOD_KEYS, TRIALS, trial_method_key
-from embaug_pipeline.resources import EncodersResource, StoreResource
+from embaug_pipeline.resources import (
+    PARENT_RUN_TAG,
+    EncodersResource,
+    MlflowResource,
+    StoreResource,
+)
 
 logger = logging.getLogger(__name__)
 EMBEDDING_ASSETS = ("text_embeddings", "image_embeddings")
+SERVING_ASSETS = ("production_model", "predictions", "labeling_queue")
 PID_TAG, HOST_TAG = "embaug/pid", "embaug/host"
+#: Where a training run stands in the grid ("model 12 of 50"), shown in its Dagster log.
+COUNTER_TAG = "embaug/grid_position"
 #: Dagster's console log of in-process runs: quiet (the event log keeps everything, and the
 #: command line shows embaug's own progress and one line per failure); EMBAUG_DAGSTER_LOG=INFO
 #: (or `embaug demo --verbose`) prints Dagster's events too.
@@ -63,10 +74,34 @@ class GraphOutcome:
     results: pd.DataFrame
     embeddings: dict[str, dict[str, object]]
     champion_check: dict[str, object] = field(default_factory=dict)
+    #: Metadata of the serving assets that ran (production_model, predictions, labeling_queue).
+    serving: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @property
     def champion_below_floor(self) -> bool:
         return self.champion_check.get("passed") is False
+
+    def serving_lines(self) -> list[str]:
+        """What the production model is and did, in a few lines."""
+        model = self.serving.get("production_model")
+        if not model:
+            return []
+        made = "reused, inputs unchanged" if model["reused"] else "trained"
+        lines = [
+            f"Production model: {model['method']} (version {model['version']}, {made}), "
+            f"threshold {model['threshold']:.3f}, {model['labelled_products']} labelled products "
+            f"({model['labelled_by_people']} by people); {model['model']}"
+        ]
+        scored = self.serving.get("predictions")
+        if scored:
+            lines.append(
+                f"Predictions: {scored['unlabelled_products']} unlabelled products, "
+                f"{scored['newly_scored']} newly scored: {scored['csv']}"
+            )
+        queue = self.serving.get("labeling_queue")
+        if queue:
+            lines.append(f"Labeling queue: {queue['queued']} products to label: {queue['csv']}")
+        return lines
 
     def embedding_lines(self) -> list[str]:
         return [
@@ -133,6 +168,7 @@ def run_assets(
     instance: dg.DagsterInstance,
     config: dict[str, dict] | None = None,
     partition_key: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """One in-process run of the selected assets, with per-asset config, tagged with this
     process so that a later run can tell if it was killed."""
@@ -151,7 +187,7 @@ def run_assets(
         run_config=run_config,
         instance=instance,
         resources=definitions.RESOURCES,
-        tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
+        tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(), **(tags or {})},
         raise_on_error=False,
     )
     logger.info(
@@ -215,17 +251,50 @@ def materialize_graph(
         "trained_models": {"epochs": options.epochs, **options.training},
         "evaluation_report": options.report,
     }
-    encoded = run_assets(["raw_products", *EMBEDDING_ASSETS], instance, config)
+    encoded = run_assets(["raw_products", *EMBEDDING_ASSETS, "human_labels"], instance, config)
     trials = TRIALS[: options.trials]
     for trial in trials:
         run_assets(["trial_splits", "label_sets"], instance, config, trial)
+    stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
+    parent = {PARENT_RUN_TAG: MlflowResource().parent_run(f"graph {stamp}", f"embaug {stamp}")}
+    models = Progress(len(trials) * len(options.methods), "models")
     for trial in trials:
         for method in options.methods:
-            run_assets(["trained_models"], instance, config, str(trial_method_key(trial, method)))
-    reported = run_assets(["evaluation_report", "labeling_queue"], instance, config)
+            key = str(trial_method_key(trial, method))
+            counter = f"model {models.done + 1} of {models.total}"
+            run_assets(["trained_models"], instance, config, key, {**parent, COUNTER_TAG: counter})
+            logger.info("%s (%s on %s)", models.advance(), method, trial)
+    reported = run_assets(["evaluation_report", *SERVING_ASSETS], instance, config)
     results = StoreResource().get().query("SELECT * FROM results")
     embeddings = {name: _metadata(encoded, name) for name in EMBEDDING_ASSETS}
-    return GraphOutcome(results, embeddings, check_outcome(reported, CHAMPION_CHECK))
+    serving = {
+        name: _metadata(reported, name)
+        for name in SERVING_ASSETS
+        if reported.asset_materializations_for_node(name)
+    }
+    return GraphOutcome(results, embeddings, check_outcome(reported, CHAMPION_CHECK), serving)
+
+
+def last_options() -> GraphOptions:
+    """The options of the last graph run, read back from the store: the catalogue and how it
+    was loaded, the current trials, the methods compared and the champion's epochs."""
+    prepare_home()
+    store = StoreResource().get()
+    if not store.path.exists():
+        raise LookupError(f"{store.path}: nothing to retrain yet; run `embaug demo` first")
+    catalogue = store.catalogue()
+    settings = json.loads(catalogue["settings"] or "{}")
+    results = store.query("SELECT DISTINCT trial, method FROM results")
+    params = json.loads(store.recommendation()["params"])
+    keep = ("label_column", "features", "image_roots", "sample_seed")
+    return GraphOptions(
+        data=str(catalogue["path"]),
+        sample_fraction=float(settings.get("sample_fraction", 1.0)),
+        catalogue={k: settings[k] for k in keep if k in settings},
+        trials=max(1, results["trial"].nunique()),
+        methods=sorted(results["method"].unique()),
+        epochs=int(params.get("epochs", 48)),
+    )
 
 
 def materialize_alpha_search(

@@ -52,6 +52,6 @@ def test_a_champion_under_the_floor_is_an_outcome_not_a_traceback(
     out, err = capsys.readouterr()
     assert status == EXIT_BELOW_FLOOR
     assert "| logreg" in out and "| control" in out  # the comparison table is printed
-    assert "under the floor 1.01: the labeling queue was not rebuilt" in err
+    assert "under the floor 1.01: the production model, its predictions and the labeling" in err
     assert "Traceback" not in err and "DagsterAssetCheckFailedError" not in err
     assert not (tmp_path / "home" / "reports" / "labeling_queue.csv").exists()

@@ -28,7 +28,7 @@ EMBED = textwrap.dedent(
     store_catalog(store, catalog)
     hashes = list(catalog.images)
     fill_cache(store, ImageEncoder(), lambda chunk: [catalog.images[h] for h in chunk], hashes,
-               chunk_size=8, on_chunk=lambda done, total, s: print("chunk", done, flush=True))
+               chunk_size=8, on_chunk=lambda line: print("chunk", line, flush=True))
     """
 )
 
@@ -43,7 +43,7 @@ def test_sigkill_during_embedding_then_rerun_stores_every_image_once(
         text=True,
     )
     try:
-        assert worker.stdout.readline().startswith("chunk 8")
+        assert worker.stdout.readline().startswith("chunk 8 of")
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=30)
@@ -92,7 +92,7 @@ def test_a_killed_run_frees_its_pool_slot_and_the_rerun_completes(
     worker = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     try:
         for line in worker.stderr:  # the first embedding asset is done: kill during the second
-            if " embedded in " in line:
+            if " embedded, " in line:
                 first = "image" if " - image_embeddings - " in line else "text"
                 break
     finally:

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import dagster as dg
@@ -12,8 +22,10 @@ import pytest
 
 from embaug_core.comparison import choose_champion
 from embaug_core.home import Home
+from embaug_core.splits import split_fingerprint
 from embaug_core.store import Store
 from embaug_pipeline import definitions
+from embaug_pipeline.cli import main
 from embaug_pipeline.resources import EncodersResource
 from embaug_pipeline.runner import GraphOptions, materialize_alpha_search, materialize_graph
 
@@ -27,15 +39,31 @@ METHODS = (
 )
 
 
+UNLABELLED_PER_CLASS = 3
+
+
 @pytest.fixture(scope="module")
-def graph_run(kaggle_slice: Path, tmp_path_factory: pytest.TempPathFactory):
+def catalogue(kaggle_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 72-product slice with the category of 3 products per class left empty: 54 labelled,
+    18 unlabelled products to categorise."""
+    folder = tmp_path_factory.mktemp("partly_labelled")
+    shutil.copytree(kaggle_slice, folder, dirs_exist_ok=True)
+    styles = pd.read_csv(folder / "styles.csv", dtype=str, keep_default_na=False)
+    blank = styles.groupby("articleType").cumcount() >= 12 - UNLABELLED_PER_CLASS
+    styles.loc[blank, "articleType"] = ""
+    styles.to_csv(folder / "styles.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def graph_run(catalogue: Path, tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("embaug_home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("EMBAUG_HOME", str(home))
         patch.setenv("DAGSTER_HOME", str(home / "dagster"))
         with dg.instance_for_test() as instance:
             options = GraphOptions(
-                data=str(kaggle_slice),
+                data=str(catalogue),
                 sample_fraction=1.0,
                 trials=2,
                 methods=METHODS,
@@ -45,7 +73,7 @@ def graph_run(kaggle_slice: Path, tmp_path_factory: pytest.TempPathFactory):
             )
             outcome = materialize_graph(options, instance)
             assert outcome.embeddings["image_embeddings"]["computed"] == 72
-            yield Home(home), instance, outcome.results
+            yield Home(home), instance, outcome.results, options
 
 
 def test_definitions_load_and_validate():
@@ -60,12 +88,15 @@ def test_definitions_load_and_validate():
         "trained_models",
         "alpha_search",
         "evaluation_report",
+        "human_labels",
+        "production_model",
+        "predictions",
         "labeling_queue",
     }
 
 
 def test_every_trial_and_method_lands_in_results_and_report(graph_run):
-    home, _, results = graph_run
+    home, _, results, _ = graph_run
     assert set(results["method"]) == set(METHODS)
     assert set(results["trial"]) == {"trial_0", "trial_1"}
     assert results.groupby(["trial", "method"])["run_id"].nunique().eq(1).all()
@@ -74,7 +105,7 @@ def test_every_trial_and_method_lands_in_results_and_report(graph_run):
 
 
 def test_one_mlflow_run_per_partition_with_per_epoch_metrics(graph_run):
-    home, _, _ = graph_run
+    home, _, _, _ = graph_run
     client = mlflow.MlflowClient(home.mlflow_uri)
     experiment = client.get_experiment_by_name("embaug")
     runs = client.search_runs([experiment.experiment_id], "tags.`embaug.source` = 'grid'")
@@ -83,15 +114,33 @@ def test_one_mlflow_run_per_partition_with_per_epoch_metrics(graph_run):
         tags = run.data.tags
         assert run.info.run_name == f"{tags['embaug.method']}__{tags['embaug.trial']}"
         assert tags["dagster.run_id"]
-        assert 0 <= run.data.metrics["weighted_auc"] <= 1
-        history = client.get_metric_history(run.info.run_id, "epoch_overall_acc")
+        assert 0 <= run.data.metrics["holdout/weighted_auc"] <= 1
+        assert run.data.tags["mlflow.parentRunId"]
+        history = client.get_metric_history(run.info.run_id, "epoch/overall_acc")
         expected_steps = [] if tags["embaug.method"] == "logreg" else [1, 2, 3]
         assert [m.step for m in history] == expected_steps
         assert run.data.params["epochs"] == "3"
 
 
+def test_mlflow_shows_training_runs_with_their_split_grouped_under_a_parent(graph_run):
+    home, _, _, _ = graph_run
+    client = mlflow.MlflowClient(home.mlflow_uri)
+    experiment = client.get_experiment_by_name("embaug")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    runs = client.search_runs([experiment.experiment_id], "tags.`embaug.source` = 'grid'")
+    parents = {run.data.tags["mlflow.parentRunId"] for run in runs}
+    assert len(parents) == 1 and client.get_run(parents.pop()).info.run_name.startswith("embaug ")
+    store = Store(home.duckdb_path)
+    for run in runs[:3]:
+        [dataset] = run.inputs.dataset_inputs
+        trial = run.data.tags["embaug.trial"]
+        assert dataset.dataset.name == f"{trial} split"
+        assert dataset.dataset.digest == split_fingerprint(store.split(trial))[:16]
+        assert "holdout/tradeoff_auc" in run.data.metrics
+
+
 def test_rematerialising_embeddings_computes_nothing(graph_run):
-    home, instance, _ = graph_run
+    home, instance, _, _ = graph_run
     result = dg.materialize(
         definitions.ASSETS,
         selection=["text_embeddings", "image_embeddings"],
@@ -106,7 +155,7 @@ def test_rematerialising_embeddings_computes_nothing(graph_run):
 
 
 def test_stored_splits_keep_roles_disjoint_and_held_out_classes_untrained(graph_run):
-    home, _, _ = graph_run
+    home, _, _, _ = graph_run
     splits = Store(home.duckdb_path).query("SELECT * FROM splits")
     assert splits.groupby("trial")["product_id"].apply(lambda s: s.is_unique).all()
     for _, split in splits.groupby("trial"):
@@ -115,7 +164,7 @@ def test_stored_splits_keep_roles_disjoint_and_held_out_classes_untrained(graph_
 
 
 def test_alpha_grid_is_one_run_per_point_named_after_it(graph_run):
-    home, instance, _ = graph_run
+    home, instance, _, _ = graph_run
     settings = {"alphas": [0.1, 0.5], "methods": ["e_mixup", "soft_e_stitchup"], "epochs": 2}
     runs = materialize_alpha_search(1, settings, instance)
     assert set(runs["method"]) == {
@@ -133,7 +182,7 @@ def test_alpha_grid_is_one_run_per_point_named_after_it(graph_run):
 
 
 def test_label_sets_are_disjoint_never_hold_out_and_feed_the_label_methods(graph_run):
-    home, _, _ = graph_run
+    home, _, _, _ = graph_run
     store = Store(home.duckdb_path)
     labels = store.query("SELECT * FROM label_sets")
     splits = store.query("SELECT * FROM splits")
@@ -155,7 +204,7 @@ def test_label_sets_are_disjoint_never_hold_out_and_feed_the_label_methods(graph
 
 
 def test_report_has_figures_and_the_champion_follows_the_rule(graph_run):
-    home, _, results = graph_run
+    home, _, results, _ = graph_run
     page = (home.reports / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 4
     assert "Paired with the control" in page
@@ -175,25 +224,66 @@ def test_report_has_figures_and_the_champion_follows_the_rule(graph_run):
     assert stored["n"][0] > 0
 
 
+def test_every_unlabelled_product_is_predicted_once_per_model_version(graph_run):
+    home, instance, _, _ = graph_run
+    store = Store(home.duckdb_path)
+    predicted = store.predictions()
+    unlabelled = store.products().loc[lambda p: p["category"].isna(), "product_id"]
+    assert sorted(predicted["product_id"]) == sorted(unlabelled)
+    assert len(predicted) == 6 * UNLABELLED_PER_CLASS
+    classes = set(store.products()["category"].dropna())
+    assert set(predicted["category"].dropna()) <= classes
+    assert (predicted["category"].isna() == predicted["none"]).all()
+    assert (predicted["p_1"] >= predicted["p_2"]).all() and predicted[
+        "model_version"
+    ].nunique() == 1
+    assert (home.reports / "predictions.parquet").is_file()
+    again = dg.materialize(
+        definitions.ASSETS,
+        selection=["predictions"],
+        instance=instance,
+        resources=definitions.RESOURCES,
+    )
+    metadata = again.asset_materializations_for_node("predictions")[0].metadata
+    assert metadata["newly_scored"].value == 0 and metadata["already_scored"].value == 18
+
+
+def test_the_production_model_is_the_recommended_method_on_every_label(graph_run):
+    home, instance, results, _ = graph_run
+    client = mlflow.MlflowClient(home.mlflow_uri, registry_uri=home.mlflow_uri)
+    production = client.get_model_version_by_alias("embaug-classifier", "production")
+    champion = client.get_model_version_by_alias("embaug-classifier", "champion")
+    assert production.tags["embaug.role"] == "production"
+    assert champion.tags["embaug.role"] == "evidence"
+    assert production.tags["embaug.method"] == choose_champion(results).method
+    run = client.get_run(production.run_id)
+    assert run.data.params["labelled_products"] == "54"
+    assert run.data.tags["embaug.source"] == "production"
+    assert "chosen because" in production.description
+    rerun = dg.materialize(
+        definitions.ASSETS,
+        selection=["production_model"],
+        instance=instance,
+        resources=definitions.RESOURCES,
+    )
+    metadata = rerun.asset_materializations_for_node("production_model")[0].metadata
+    assert metadata["reused"].value is True
+    assert metadata["version"].value == int(production.version)
+
+
 def test_labeling_queue_holds_only_none_predictions_most_uncertain_first(graph_run):
-    home, _, _ = graph_run
-    queue = Store(home.duckdb_path).query("SELECT * FROM labeling_queue ORDER BY rank")
-    assert len(queue) > 0
-    assert (queue["p_1"] <= 0.6).all() and queue["uncertainty"].is_monotonic_decreasing
-    assert (queue["p_1"] >= queue["p_2"]).all() and (queue["p_2"] >= queue["p_3"]).all()
-    splits = Store(home.duckdb_path).query("SELECT * FROM splits")
-    champion = mlflow.MlflowClient(
-        home.mlflow_uri, registry_uri=home.mlflow_uri
-    ).get_model_version_by_alias("embaug-classifier", "champion")
-    trained = splits[
-        (splits["trial"] == champion.tags["embaug.trial"]) & (splits["role"] == "train")
-    ]
-    assert not set(queue["product_id"]) & set(trained["product_id"])
-    assert (home.reports / "labeling_queue.csv").is_file()
+    home, _, _, _ = graph_run
+    store = Store(home.duckdb_path)
+    queue = store.query("SELECT * FROM labeling_queue ORDER BY rank")
+    none = store.predictions().loc[lambda p: p["none"], "product_id"]
+    assert sorted(queue["product_id"]) == sorted(none)
+    assert queue["uncertainty"].is_monotonic_decreasing
+    written = pd.read_csv(home.reports / "labeling_queue.csv", dtype=str)
+    assert "category" in written.columns and len(written) == len(queue)
 
 
-def test_checks_pass_and_a_champion_below_the_floor_blocks_the_queue(graph_run):
-    home, instance, _ = graph_run
+def test_checks_pass_and_a_champion_below_the_floor_blocks_production(graph_run):
+    home, instance, _, _ = graph_run
     for asset, check in (
         ("raw_products", "rejected_share_below_limit"),
         ("text_embeddings", "vectors_complete_finite_and_of_expected_width"),
@@ -208,7 +298,7 @@ def test_checks_pass_and_a_champion_below_the_floor_blocks_the_queue(graph_run):
     before = Store(home.duckdb_path).query("SELECT count(*) AS n FROM labeling_queue")["n"][0]
     result = dg.materialize(
         definitions.ASSETS,
-        selection=["evaluation_report", "labeling_queue"],
+        selection=["evaluation_report", "production_model", "predictions", "labeling_queue"],
         instance=instance,
         resources=definitions.RESOURCES,
         raise_on_error=False,
@@ -216,6 +306,7 @@ def test_checks_pass_and_a_champion_below_the_floor_blocks_the_queue(graph_run):
     )
     checks = result.get_asset_check_evaluations()
     assert [c.passed for c in checks] == [False]
+    assert not result.asset_materializations_for_node("production_model")
     assert not result.asset_materializations_for_node("labeling_queue")
     after = Store(home.duckdb_path).query("SELECT count(*) AS n FROM labeling_queue")["n"][0]
     assert after == before
@@ -223,7 +314,7 @@ def test_checks_pass_and_a_champion_below_the_floor_blocks_the_queue(graph_run):
 
 def test_the_report_does_not_depend_on_the_process_wide_mlflow_store(graph_run, tmp_path):
     """A run worker starts with MLflow's default store; registering models must still work."""
-    _, instance, _ = graph_run
+    _, instance, _, _ = graph_run
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")
     mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")
     result = dg.materialize(
@@ -236,13 +327,168 @@ def test_the_report_does_not_depend_on_the_process_wide_mlflow_store(graph_run, 
     assert result.success
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _post(url: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def test_the_served_production_model_answers_like_the_predictions_asset(graph_run):
+    """`mlflow models serve` on loopback, a real HTTP request: the same categories and
+    probabilities as the predictions asset, and a per-row error for bad rows."""
+    home, _, _, _ = graph_run
+    store = Store(home.duckdb_path)
+    predicted = store.predictions().set_index("product_id").head(3)
+    products = store.products().set_index("product_id").loc[predicted.index]
+    images = store.image_bytes(products["image_sha256"].tolist())
+    records = [
+        {
+            "product_id": product_id,
+            "title": row["title"],
+            "description": row["description"],
+            "image": base64.b64encode(images[row["image_sha256"]]).decode(),
+        }
+        for product_id, row in products.iterrows()
+    ]
+    records.append({"product_id": "bad", "title": "Shirt", "image": "not base64 at all!"})
+    records.append({"product_id": "escape", "title": "Shirt", "image_path": "../../etc/passwd"})
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            "models:/embaug-classifier@production",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env={**os.environ, "MLFLOW_TRACKING_URI": home.mlflow_uri},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            assert server.poll() is None, server.stderr.read().decode()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5):
+                    break
+            except OSError:
+                time.sleep(2)
+        status, answer = _post(
+            f"http://127.0.0.1:{port}/invocations", {"dataframe_records": records}
+        )
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    assert status == 200, answer
+    served = pd.DataFrame(answer["predictions"]).set_index("product_id")
+    for product_id, row in predicted.iterrows():
+        assert served.loc[product_id, "category"] == row["category"]
+        assert served.loc[product_id, "probability"] == pytest.approx(row["probability"], abs=1e-4)
+        assert bool(served.loc[product_id, "none"]) == bool(row["none"])
+    assert "base64" in served.loc["bad", "error"]
+    assert "leaves the catalogue folder" in served.loc["escape", "error"]
+
+
+def test_embaug_predict_categorises_a_file_of_products_training_never_saw(
+    graph_run, tmp_path: Path, capsys
+):
+    from tests.conftest import real_catalogue
+
+    home, _, _, _ = graph_run
+    source = real_catalogue()
+    styles = pd.read_csv(source / "styles.csv", dtype=str)
+    known = set(Store(home.duckdb_path).products()["product_id"])
+    chosen = styles[~styles["id"].isin(known)].head(20)
+    (tmp_path / "photos").mkdir()
+    for product_id in chosen["id"]:
+        shutil.copy(source / "images" / f"{product_id}.jpg", tmp_path / "photos")
+    rows = pd.DataFrame(
+        {
+            "id": chosen["id"],
+            "title": chosen["productDisplayName"],
+            "description": "",
+            "image": [f"photos/{i}.jpg" for i in chosen["id"]],
+        }
+    )
+    rows.loc[len(rows)] = ["broken", "Broken Shirt", "", "photos/missing.jpg"]
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", str(tmp_path / "new.csv"), "-o", str(out)]) == 0
+    table = pd.read_csv(out, dtype=str).set_index("product_id")
+    assert len(table) == 21 and table["error"].notna().sum() == 1
+    assert table.loc["broken", "error"].startswith("missing image")
+    answered = table.drop(index="broken")
+    assert (answered["category"].notna() | (answered["none"] == "True")).all()
+
+
+def test_peoples_labels_come_back_in_and_the_retraining_trains_on_them(
+    graph_run, kaggle_slice: Path, tmp_path: Path, capsys
+):
+    """The loop: the queue's products labelled by a person (the hidden truth standing in),
+    imported with bad rows among them, then a retraining that trains on them."""
+    home, instance, _, options = graph_run
+    store = Store(home.duckdb_path)
+    truth = pd.read_csv(kaggle_slice / "styles.csv", dtype=str).set_index("id")["articleType"]
+    unlabelled = sorted(store.predictions()["product_id"])[:9]
+    rows = [{"product_id": p, "category": truth[p]} for p in unlabelled]
+    rows += [
+        {"product_id": "no_such_product", "category": "Watches"},
+        {"product_id": unlabelled[0], "category": "Belts"},  # a second label in one file
+        {"product_id": sorted(store.predictions()["product_id"])[9], "category": ""},
+    ]
+    filled = tmp_path / "queue_filled.csv"
+    pd.DataFrame(rows).to_csv(filled, index=False)
+    assert main(["labels", "import", str(filled)]) == 0
+    out, err = capsys.readouterr()
+    assert "9 labels stored, 1 rows left empty, 2 rejected" in out
+    assert "unknown id: 'no_such_product'" in err and "duplicate id: first seen on line 2" in err
+    record = store.label_imports().iloc[0]
+    assert record["scored"] == 9 and 0 <= record["model_accuracy"] <= 1
+    assert main(["labels", "import", str(filled)]) == 0  # the same file twice: nothing new
+    assert len(store.human_labels()) == 9
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("product_id,category\n1,Caf\xe9\n".encode("latin-1"))
+    assert main(["labels", "import", str(latin)]) == 1
+    assert "not UTF-8 text" in capsys.readouterr().err
+
+    outcome = materialize_graph(options, instance)
+    splits = store.query("SELECT * FROM splits")
+    mine = splits[splits["product_id"].isin(unlabelled)]
+    assert set(mine["role"]) == {"train"}  # people's labels train, never enter the pool or H
+    assert not set(unlabelled) & set(store.predictions()["product_id"])
+    queue = store.query("SELECT product_id FROM labeling_queue")
+    assert not set(unlabelled) & set(queue["product_id"])
+    model = outcome.serving["production_model"]
+    assert model["labelled_products"] == 63 and model["labelled_by_people"] == 9
+    assert not model["reused"]
+
+
 def test_a_changed_catalogue_with_fewer_trials_reports_only_its_own_trials(
     graph_run, kaggle_slice: Path, tmp_path: Path
 ):
     """Runs and splits of the earlier catalogue are stale: the report leaves them out and says
     which trials it used; images of removed products leave the store with them. (Last in this
     module: it replaces the catalogue the other tests look at.)"""
-    home, instance, _ = graph_run
+    home, instance, _, _ = graph_run
     smaller = tmp_path / "smaller"
     shutil.copytree(kaggle_slice, smaller)
     styles = pd.read_csv(smaller / "styles.csv", dtype=str)

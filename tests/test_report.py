@@ -14,7 +14,8 @@ from embaug_core.comparison import (
     paired_table,
 )
 from embaug_core.figures import threshold_figure
-from embaug_core.report import Report, per_class_table
+from embaug_core.production import Recommendation
+from embaug_core.report import Figure, Report, per_class_table
 
 
 def results() -> pd.DataFrame:
@@ -57,7 +58,7 @@ def test_paired_differences_by_hand():
     assert cells.loc["e_mixup", "tradeoff_auc"].endswith("3/3")
 
 
-def test_report_page_embeds_tables_figures_and_links(tmp_path):
+def test_report_page_recommends_first_and_escapes_what_it_shows(tmp_path):
     sweep = pd.DataFrame(
         {
             "threshold": [0, 0.5, 1] * 2,
@@ -68,54 +69,75 @@ def test_report_page_embeds_tables_figures_and_links(tmp_path):
         }
     )
     per_class = pd.DataFrame(
-        {"class": ["a", "b"], "support": [5, 3], "f1": [0.5, 1.0], "method": "control", "trial": 0}
+        {
+            "class": ["<b>a</b>", "b", np.nan],
+            "kind": ["class", "class", "none"],
+            "support": [5, 3, 4],
+            "f1": [0.5, 1.0, 0.7],
+            "method": "control",
+            "trial": 0,
+        }
     )
     runs = pd.DataFrame(
         {
             "trial": ["trial_0"],
             "method": ["control"],
-            "run_id": ["abc"],
-            "url": ["http://127.0.0.1:5000/#/experiments/1/runs/abc"],
+            "run_id": ["abcdef123456"],
+            "mlflow": ["http://127.0.0.1:5000/#/experiments/1/runs/abcdef123456"],
+            "dagster": ["http://127.0.0.1:3000/runs/xyz"],
+            "registered_version": [3],
         }
     )
+    choice = ChampionChoice("logreg", "tradeoff_auc", "e_mixup's lead is noise", "e_mixup", False)
+    recommendation = Recommendation("logreg", 0.42, "tradeoff_auc", choice.rule, False, 3, {})
     report = Report(
+        recommendation=recommendation,
+        champion=choice,
         comparison=comparison_table(results()),
         paired=paired_table(paired_differences(results())),
         differences=paired_differences(results()),
         per_class=per_class_table(per_class),
-        settings={"epochs": 48},
+        settings={"trials": 3, "training: epochs": "48"},
         runs=runs,
-        champion=ChampionChoice("e_mixup", "tradeoff_auc", "the best", "e_mixup", True),
-        figures={"Fig. 3": threshold_figure(sweep, 0.6)},
+        figures=[Figure("Fig. 3", "how to read it", threshold_figure(sweep, 0.42))],
+        facts={"catalogue": {"path": "/data/<script>x</script>", "products": 72}},
+        next_steps=["Add trials: 3 ran"],
     )
     page = report.write(tmp_path / "report.html").read_text()
+    first_screen = page[: page.index('id="comparison"')]
+    assert "Serve logreg at threshold 0.42" in first_screen
+    assert "<b>e_mixup</b> has the best mean tradeoff_auc, but its lead is within" in first_screen
+    assert "Add trials: 3 ran" in first_screen
     assert page.count("data:image/png;base64,") == 1
-    assert '<a href="http://127.0.0.1:5000/#/experiments/1/runs/abc">abc</a>' in page
-    assert "0.7000 ± 0.1000" in page and "<b>e_mixup</b>" in page
+    assert '<a href="http://127.0.0.1:5000/#/experiments/1/runs/abcdef123456">abcdef12</a>' in page
+    assert "<th>known-vs-none area</th>" in page and "tradeoff_auc</th>" not in page
+    assert "0.7000 ± 0.1000" in page
+    assert "<script>x</script>" not in page and "&lt;script&gt;" in page
+    assert "&lt;b&gt;a&lt;/b&gt;" in page and "— none (products of held-out classes) —" in page
 
 
 def test_labeling_queue_by_hand():
-    from embaug_core.labeling_queue import labeling_queue
+    from embaug_core.labeling_queue import queue_table
 
-    probs = np.array([[0.9, 0.1, 0.0], [0.5, 0.4, 0.3], [0.1, 0.2, 0.05], [0.6, 0.0, 0.1]])
-    queue = labeling_queue(np.array(["a", "b", "c", "d"]), probs, ["x", "y", "z"], threshold=0.6)
+    predictions = pd.DataFrame(
+        {
+            "product_id": ["a", "b", "c", "d"],
+            "probability": [0.9, 0.5, 0.2, 0.6],
+            "none": [False, True, True, True],
+            "top_1": ["x", "x", "y", "x"],
+            "p_1": [0.9, 0.5, 0.2, 0.6],
+            "top_2": ["y", "y", "x", "z"],
+            "p_2": [0.1, 0.4, 0.1, 0.1],
+            "top_3": ["z", "z", "z", "y"],
+            "p_3": [0.0, 0.3, 0.05, 0.0],
+            "model_version": "3",
+        }
+    )
+    queue = queue_table(predictions, pd.Series({"c": "Odd item"}))
     assert list(queue["product_id"]) == ["c", "b", "d"]  # "a" is confidently "x"
     assert list(queue.loc[0, ["guess_1", "guess_2", "guess_3"]]) == ["y", "x", "z"]
     assert queue.loc[0, "uncertainty"] == pytest.approx(0.8)
-
-
-def test_champion_notes_say_when_the_lead_is_noise():
-    from embaug_core.report import champion_notes
-
-    differences = paired_differences(results(), metrics=("tradeoff_auc",))
-    [noisy] = champion_notes(differences, "e_mixup")
-    assert "+0.0200 [-0.0048, +0.0448], won 3/3 trials; within the trials' noise." in noisy
-    steady = results().assign(
-        value=lambda r: r["value"] + np.where(r["method"] == "logreg", 0.1, 0)
-    )
-    [clear] = champion_notes(paired_differences(steady, metrics=("tradeoff_auc",)), "logreg")
-    assert clear.endswith("the 95% interval excludes zero.")
-    assert champion_notes(differences, "control") == []
+    assert queue.loc[0, "title"] == "Odd item" and list(queue["rank"]) == [1, 2, 3]
 
 
 def test_a_comparison_without_a_pair_is_an_empty_table_the_store_keeps(tmp_path):

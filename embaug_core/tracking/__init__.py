@@ -9,9 +9,11 @@ import mlflow
 TAG_TRIAL, TAG_METHOD = "embaug.trial", "embaug.method"
 #: The lineage key of the trial's split and vectors (embaug_core.lineage): what makes a run current.
 TAG_LINEAGE = "embaug.lineage"
-#: Which comparison a run belongs to: the main grid or a parameter search.
+#: Which comparison a run belongs to: the main grid, a parameter search, or production.
 TAG_SOURCE = "embaug.source"
-GRID, ALPHA_SEARCH = "grid", "alpha_search"
+GRID, ALPHA_SEARCH, PRODUCTION_RUN = "grid", "alpha_search", "production"
+#: A fingerprint of everything a run's model was made from: an unchanged one is reused.
+TAG_INPUTS = "embaug.inputs_sha256"
 #: What sets a search's run apart from the grid's, e.g. "alpha=0.1" ("" in the grid).
 TAG_VARIANT = "embaug.variant"
 TAG_MODEL_URI = "embaug.model_uri"

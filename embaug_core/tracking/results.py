@@ -9,6 +9,7 @@ import pandas as pd
 
 from embaug_core.lineage import Lineage
 from embaug_core.tracking import GRID, TAG_LINEAGE, TAG_METHOD, TAG_SOURCE, TAG_TRIAL, TAG_VARIANT
+from embaug_core.tracking.runs import figure_name
 
 RUN_COLUMNS = ["trial", "method", "variant", "lineage", "run_id", "metric", "value"]
 
@@ -32,7 +33,10 @@ def finished_runs(tracking_uri: str, experiment: str, source: str = GRID) -> pd.
         if tags.get(TAG_SOURCE) != source or None in key or key in seen:
             continue
         seen.add(key)
-        rows += [(*key, run.info.run_id, name, value) for name, value in run.data.metrics.items()]
+        for metric, value in run.data.metrics.items():
+            figure = figure_name(metric)
+            if figure is not None:
+                rows.append((*key, run.info.run_id, figure, value))
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
@@ -79,6 +83,11 @@ def collect_evaluation(runs: pd.DataFrame, tracking_uri: str) -> dict[str, pd.Da
 
 
 def run_params(run_ids: list[str], tracking_uri: str) -> pd.DataFrame:
-    """The params of each run, one row per run."""
+    """The params of each run, one row per run, with the Dagster run that made it."""
     client = mlflow.MlflowClient(tracking_uri)
-    return pd.DataFrame([{"run_id": r, **client.get_run(r).data.params} for r in run_ids])
+    rows = []
+    for run_id in run_ids:
+        run = client.get_run(run_id)
+        dagster = run.data.tags.get("dagster.run_id", "")
+        rows.append({"run_id": run_id, "dagster_run_id": dagster, **run.data.params})
+    return pd.DataFrame(rows)

@@ -4,18 +4,53 @@ metrics, evaluation tables, figures, and the model."""
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 
 import mlflow
+import mlflow.data
 import pandas as pd
 
 from embaug_core.experiment import MethodResult, TrialData, run_method
 from embaug_core.figures import epochs_figure, roc_figure, threshold_figure
 from embaug_core.methods import Method
 from embaug_core.metrics import NONE, per_class_report, threshold_sweep, weighted_roc_curve
+from embaug_core.serving.product import ProductClassifier
 from embaug_core.tracking import TAG_MODEL_URI
+from embaug_core.tracking.product_model import log_product_model
 from embaug_core.tracking.pyfunc import log_classifier
 from embaug_core.train import TrainConfig
+
+#: Logged metric names: final figures on the evaluated hold-out and on S, and per epoch, in
+#: groups the MLflow compare view shows side by side ("holdout/tradeoff_auc", "epoch/...").
+HOLDOUT, SELECT, EPOCH = "holdout/", "select/", "epoch/"
+
+
+def logged_name(figure: str) -> str:
+    """The MLflow metric name of a figure (`select_x` is `select/x`)."""
+    if figure.startswith("select_"):
+        return SELECT + figure.removeprefix("select_")
+    return HOLDOUT + figure
+
+
+def figure_name(metric: str) -> str | None:
+    """The figure a logged final metric holds (None for per-epoch metrics)."""
+    if metric.startswith(HOLDOUT):
+        return metric.removeprefix(HOLDOUT)
+    if metric.startswith(SELECT):
+        return "select_" + metric.removeprefix(SELECT)
+    return None
+
+
+@dataclass(frozen=True)
+class SplitDataset:
+    """A trial's split as an MLflow dataset: who trains and who is held out, named by trial,
+    with the split's fingerprint as its digest and the catalogue as its source."""
+
+    split: pd.DataFrame
+    name: str
+    source: str
+    digest: str
 
 
 @dataclass(frozen=True)
@@ -24,6 +59,8 @@ class TrackedRun:
     experiment_id: str
     metrics: dict[str, float]
     model_uri: str
+    #: Found again by the fingerprint of its inputs instead of trained.
+    reused: bool = False
 
 
 def train_tracked(
@@ -36,16 +73,20 @@ def train_tracked(
     config: TrainConfig,
     augmentation: dict[str, float],
     threshold: float,
+    dataset: SplitDataset | None = None,
 ) -> TrackedRun:
-    """Train and score one method as one MLflow run: params, per-epoch metrics (`epoch_*`,
-    one step per epoch), final metrics, evaluation tables and figures, and the model."""
+    """Train and score one method as one MLflow run: params, its split as a dataset,
+    per-epoch metrics (`epoch/*`, one step per epoch), final metrics (`holdout/*`,
+    `select/*`), evaluation tables and figures, and the model."""
     history: list[dict[str, float]] = []
 
     def log_epoch(epoch: int, values: dict[str, float]) -> None:
         history.append({"epoch": epoch, **values})
-        mlflow.log_metrics({f"epoch_{name}": value for name, value in values.items()}, step=epoch)
+        mlflow.log_metrics({EPOCH + name: value for name, value in values.items()}, step=epoch)
 
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+        if dataset is not None:
+            log_dataset(dataset)
         mlflow.log_params(
             {
                 **params,
@@ -59,11 +100,26 @@ def train_tracked(
             }
         )
         result = run_method(method, data, config, augmentation, threshold, on_epoch=log_epoch)
-        mlflow.log_metrics(result.metrics)
+        mlflow.log_metrics({logged_name(k): v for k, v in result.metrics.items()})
         log_evaluation(result, data, pd.DataFrame(history), threshold, method.name)
         model_uri = log_classifier(result.classifier)
         mlflow.set_tag(TAG_MODEL_URI, model_uri)
     return TrackedRun(run.info.run_id, run.info.experiment_id, result.metrics, model_uri)
+
+
+def log_dataset(dataset: SplitDataset) -> None:
+    """Log the split as the run's training input (the runs list then shows what each run
+    trained on)."""
+    with warnings.catch_warnings():
+        # A local path matches MLflow's two local-file source kinds; both mean the same.
+        warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways.*")
+        frame = mlflow.data.from_pandas(
+            dataset.split[["product_id", "category", "role"]],
+            source=dataset.source,
+            name=dataset.name,
+            digest=dataset.digest[:16],
+        )
+    mlflow.log_input(frame, context="training")
 
 
 def log_evaluation(
@@ -96,3 +152,20 @@ def _image(png: bytes):
     from PIL import Image
 
     return Image.open(io.BytesIO(png))
+
+
+def log_production_run(
+    experiment_id: str,
+    run_name: str,
+    tags: dict[str, str],
+    params: dict[str, object],
+    product: ProductClassifier,
+    input_example: pd.DataFrame,
+) -> tuple[str, str]:
+    """The production model as one MLflow run (what made it: method, threshold, labels, their
+    fingerprints) with the product-level model. Returns the run id and model URI."""
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+        mlflow.log_params(params)
+        model_uri = log_product_model(product, input_example)
+        mlflow.set_tag(TAG_MODEL_URI, model_uri)
+    return run.info.run_id, model_uri

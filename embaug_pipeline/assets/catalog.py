@@ -6,6 +6,7 @@ from pydantic import Field
 from embaug_core.catalog import CatalogSettings, locate_catalog
 from embaug_core.ingest import ingest_catalogue
 from embaug_pipeline.config import config_class, settings_of
+from embaug_pipeline.metadata import table_markdown
 from embaug_pipeline.resources import DUCKDB_POOL, StoreResource
 
 CatalogConfig = config_class(
@@ -68,11 +69,10 @@ def raw_products(
             "rejected_by_reason": catalog.rejection_counts(),
             "left_out_by_sample": catalog.sampled_out,
             "classes_differing_only_in_case": [", ".join(g) for g in loaded.case_variants],
-            "rejected_preview": dg.MetadataValue.md(
-                catalog.rejected.head(20).to_markdown(index=False)
-                if len(catalog.rejected)
-                else "none"
+            "preview": dg.MetadataValue.md(
+                table_markdown(catalog.products[["product_id", "title", "category"]], 10)
             ),
+            "rejected_preview": dg.MetadataValue.md(table_markdown(catalog.rejected, 20)),
             "new_images": loaded.new_images,
             "removed_images": loaded.removed_images,
         },

@@ -3,19 +3,19 @@
 import sys
 
 import dagster as dg
+import pandas as pd
 
 from embaug_core.embeddings import CacheReport, fill_cache, product_texts
 from embaug_pipeline.assets.catalog import raw_products
+from embaug_pipeline.metadata import table_markdown
 from embaug_pipeline.resources import DUCKDB_POOL, EncodersResource, StoreResource
 
 VECTORS_CHECK = "vectors_complete_finite_and_of_expected_width"
+CHECK_DOC = "Every product's vector is cached, finite, and as wide as the encoder's output"
 
 
 def _progress_logger(context: dg.AssetExecutionContext):
-    def log(done: int, total: int, seconds: float) -> None:
-        context.log.info(f"{done}/{total} embedded in {seconds:.0f} s ({done / seconds:.1f}/s)")
-
-    return log
+    return context.log.info
 
 
 def _health_check(db, encoder, hashes: list[str], asset: str) -> dg.AssetCheckResult:
@@ -37,8 +37,20 @@ def _result(
         f"{report.encoder}: {report.requested} wanted, {report.cached} from cache, "
         f"{report.computed} computed in {report.seconds:.1f} s ({report.rate:.1f}/s)"
     )
+    summary = pd.DataFrame(
+        [
+            {
+                "encoder": report.encoder,
+                "wanted": report.requested,
+                "from cache": report.cached,
+                "computed": report.computed,
+                "per second": round(report.rate, 1),
+            }
+        ]
+    )
     return dg.MaterializeResult(
         metadata={
+            "summary": dg.MetadataValue.md(table_markdown(summary)),
             "encoder": report.encoder,
             "requested": report.requested,
             "from_cache": report.cached,
@@ -55,7 +67,7 @@ def _result(
     deps=[raw_products],
     kinds={"pytorch", "duckdb"},
     pool=DUCKDB_POOL,
-    check_specs=[dg.AssetCheckSpec(VECTORS_CHECK, asset="text_embeddings")],
+    check_specs=[dg.AssetCheckSpec(VECTORS_CHECK, asset="text_embeddings", description=CHECK_DOC)],
 )
 def text_embeddings(
     context: dg.AssetExecutionContext, store: StoreResource, encoders: EncodersResource
@@ -79,7 +91,7 @@ def text_embeddings(
     deps=[raw_products],
     kinds={"pytorch", "duckdb"},
     pool=DUCKDB_POOL,
-    check_specs=[dg.AssetCheckSpec(VECTORS_CHECK, asset="image_embeddings")],
+    check_specs=[dg.AssetCheckSpec(VECTORS_CHECK, asset="image_embeddings", description=CHECK_DOC)],
 )
 def image_embeddings(
     context: dg.AssetExecutionContext, store: StoreResource, encoders: EncodersResource

@@ -8,9 +8,11 @@ from embaug_core.label_sets import (
     label_quality,
     label_set_problems,
 )
+from embaug_core.lineage import code_sha256
 from embaug_pipeline.assets.embeddings import image_embeddings, text_embeddings
 from embaug_pipeline.assets.splits import trial_splits
 from embaug_pipeline.config import config_class, settings_of
+from embaug_pipeline.metadata import table_markdown
 from embaug_pipeline.partitions import trial_partitions
 from embaug_pipeline.resources import DUCKDB_POOL, EncodersResource, StoreResource
 
@@ -22,7 +24,14 @@ LABELS_CHECK = "classes_disjoint_and_holdout_never_labelled"
 @dg.asset(
     group_name="experiment",
     partitions_def=trial_partitions,
-    check_specs=[dg.AssetCheckSpec(LABELS_CHECK, asset="label_sets")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            LABELS_CHECK,
+            asset="label_sets",
+            description="No product in two classes, no hold-out product labelled, every seed "
+            "a training product",
+        )
+    ],
     deps=[trial_splits, text_embeddings, image_embeddings],
     kinds={"faiss", "duckdb"},
     pool=DUCKDB_POOL,
@@ -33,39 +42,53 @@ def label_sets(
     store: StoreResource,
     encoders: EncodersResource,
 ) -> dg.MaterializeResult:
-    """Seeds, similarity-augmented and propagated labels of one trial, and their precision."""
+    """Seeds, similarity-augmented and propagated labels of one trial, and their precision.
+    Unchanged inputs (the trial's split and vectors, these settings, the code) keep the stored
+    sets instead of growing them again."""
     db, trial = store.get(), context.partition_key
     split = db.split(trial)
-    vectors, lineage = encoders.vectors(db)
+    lineage = encoders.lineage(db)
     if trial not in lineage.splits:
         raise dg.Failure(f"{trial}'s split was made on another catalogue: rematerialise it first")
-    sets = build_label_sets(vectors, split, settings_of(config, LabelSettings))
-    db.replace_label_sets(trial, sets.table, lineage.key(trial))
-    quality = label_quality(sets.table, split)
+    made_from = {**config.model_dump(), "lineage": lineage.key(trial), "code": code_sha256()}
+    stored = db.label_sets(trial)
+    reused = db.asset_settings("label_sets").get(trial) == made_from and not stored.empty
+    if reused:
+        table, steps, seconds = stored, int(stored["step"].max()), 0.0
+        context.log.info(f"{trial}: inputs unchanged, the stored label sets are kept")
+    else:
+        vectors, _ = encoders.vectors(db)
+        sets = build_label_sets(vectors, split, settings_of(config, LabelSettings))
+        table, steps, seconds = sets.table, sets.augmented.n_steps, sets.seconds
+        db.replace_label_sets(trial, table, lineage.key(trial))
+        db.record_settings("label_sets", trial, made_from)
+    quality = label_quality(table, split)
     overall = quality[quality["label"] == "ALL"].set_index("source")
-    context.log.info(f"{sets.augmented.n_steps} steps in {sets.seconds:.1f} s\n{overall}")
-    problems = label_set_problems(sets.table, split)
+    context.log.info(f"{steps} steps in {seconds:.1f} s\n{overall}")
+    problems = label_set_problems(table, split)
     check = dg.AssetCheckResult(
         check_name=LABELS_CHECK, passed=not any(problems.values()), metadata=problems
     )
+    grown = table[table["source"] == "knn_aug"]["label"].value_counts().rename("augmented")
     return dg.MaterializeResult(
         check_results=[check],
         metadata={
-            "steps": sets.augmented.n_steps,
-            "augmentation_seconds": round(sets.seconds, 2),
+            "reused": reused,
+            "steps": steps,
+            "augmentation_seconds": round(seconds, 2),
             **{
                 f"{source}_{name}": float(overall.loc[source, name])
                 for source in overall.index
                 for name in ("labels", "precision", "coverage")
             },
-            "largest_classes": dg.MetadataValue.md(
-                sets.augmented.sizes().head(20).to_markdown(index=False)
-            ),
+            "largest_classes": dg.MetadataValue.md(table_markdown(grown.reset_index(), 20)),
             "quality_by_class": dg.MetadataValue.md(
-                quality.sort_values(["source", "labels"], ascending=[True, False])
-                .groupby("source")
-                .head(20)
-                .to_markdown(index=False, floatfmt=".3f")
+                table_markdown(
+                    quality.sort_values(["source", "labels"], ascending=[True, False])
+                    .groupby("source")
+                    .head(20),
+                    60,
+                )
             ),
         },
     )

@@ -1,15 +1,15 @@
-"""evaluation_report: the comparison over trials, from the finished MLflow runs, and the
-champion in MLflow's model registry; labeling_queue: what to label next."""
+"""evaluation_report: the comparison over trials, from the finished MLflow runs, the champion
+in MLflow's model registry, and the recommendation the production model is made from."""
 
 import dagster as dg
 from pydantic import Field
 
+from embaug_core.comparison import for_people
 from embaug_core.evaluation_report import EvaluationInputs, assemble_report
 from embaug_core.home import Home
-from embaug_core.labeling_queue import build_queue, write_queue_csv
 from embaug_core.lineage import current_label_sets
-from embaug_core.tracking.registry import CHAMPION
 from embaug_pipeline.assets.training import trained_models
+from embaug_pipeline.metadata import figure_markdown
 from embaug_pipeline.resources import DUCKDB_POOL, EncodersResource, MlflowResource, StoreResource
 
 
@@ -18,12 +18,13 @@ class ReportSettings(dg.Config):
         default_factory=lambda: ["control", "soft_e_stitchup"],
         description="Methods whose per-epoch accuracies are drawn (the paper's Fig. 5)",
     )
-    mlflow_ui: str = Field("http://127.0.0.1:5000", description="Base URL of runs' links")
+    dagster_ui: str = Field("http://127.0.0.1:3000", description="Base URL of Dagster run links")
     champion_figure: str = Field(
         "tradeoff_auc", description="The figure the champion rule compares (METHODS.md 7)"
     )
     champion_auc_floor: float = Field(
-        0.9, description="Below this mean weighted AUC the champion blocks the labeling queue"
+        0.9,
+        description="Below this mean weighted AUC the champion blocks the production model",
     )
 
 
@@ -38,8 +39,8 @@ CHAMPION_CHECK = "champion_weighted_auc_above_floor"
             CHAMPION_CHECK,
             asset="evaluation_report",
             blocking=True,
-            description="The champion's mean weighted AUC clears champion_auc_floor; "
-            "below it the labeling queue is not rebuilt",
+            description="The champion's mean weighted AUC clears champion_auc_floor; below it "
+            "the production model, its predictions and the labeling queue are not rebuilt",
         )
     ],
     kinds={"duckdb", "html", "mlflow"},
@@ -60,9 +61,11 @@ def evaluation_report(
         store=db,
         lineage=lineage,
         label_sets=current_label_sets(db, lineage),
+        encoders=encoders.identities(db.catalogue()["features"]),
         tracking_uri=tracking.uri(),
         experiment=tracking.experiment,
-        runs_url=f"{config.mlflow_ui}/#/experiments/{tracking.experiment_id()}",
+        mlflow_url=f"{tracking.ui_url}/#/experiments/{tracking.experiment_id()}",
+        dagster_url=config.dagster_ui,
         champion_figure=config.champion_figure,
         epochs_methods=config.epochs_methods,
     )
@@ -79,46 +82,21 @@ def evaluation_report(
     return dg.MaterializeResult(
         check_results=[check],
         metadata={
-            "comparison": dg.MetadataValue.md(outcome.report.comparison.to_markdown()),
-            "paired_with_control": dg.MetadataValue.md(outcome.report.paired.to_markdown()),
+            "recommendation": dg.MetadataValue.md(
+                f"**Serve {outcome.report.recommendation.method}** at threshold "
+                f"{outcome.report.recommendation.threshold:.2f}. {outcome.champion.rule}.\n\n"
+                + figure_markdown(outcome.report.figures[0])
+            ),
+            "comparison": dg.MetadataValue.md(
+                for_people(outcome.report.comparison).to_markdown(floatfmt=".3f")
+            ),
+            "paired_with_control": dg.MetadataValue.md(
+                for_people(outcome.report.paired).to_markdown()
+            ),
             "champion": outcome.champion.method,
             "champion_rule": outcome.champion.rule,
             "trials_used": outcome.trials,
             "report": dg.MetadataValue.path(str(outcome.path)),
             "runs": outcome.runs,
         },
-    )
-
-
-class QueueSettings(dg.Config):
-    limit: int = Field(0, description="Keep the first N products of the queue (0: all)")
-
-
-@dg.asset(
-    group_name="reporting", deps=[evaluation_report], kinds={"duckdb", "mlflow"}, pool=DUCKDB_POOL
-)
-def labeling_queue(
-    context: dg.AssetExecutionContext,
-    config: QueueSettings,
-    store: StoreResource,
-    encoders: EncodersResource,
-    tracking: MlflowResource,
-) -> dg.MaterializeResult:
-    """Products outside the champion's training set that it calls "none", most uncertain
-    first, with its top three guesses: what to label next."""
-    db = store.get()
-    vectors, _ = encoders.vectors(db)
-    queue = build_queue(db, vectors, tracking.uri(), CHAMPION, config.limit)
-    path = write_queue_csv(queue.table, Home.from_env().create().reports / "labeling_queue.csv")
-    return dg.MaterializeResult(
-        metadata={
-            "champion": queue.method,
-            "model_version": queue.version,
-            "scored": queue.scored,
-            "queued": len(queue.table),
-            "csv": dg.MetadataValue.path(str(path)),
-            "first_rows": dg.MetadataValue.md(
-                queue.table.head(15).to_markdown(index=False, floatfmt=".3f")
-            ),
-        }
     )

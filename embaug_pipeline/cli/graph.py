@@ -1,34 +1,30 @@
-"""The `embaug` command: run the demo graph, open the UIs, print the comparison.
-
-Exit status: 0 done; 1 a step failed (its cause printed in a line or two, the whole error with
---verbose); 2 no catalogue or bad arguments; 3 the graph ran but the champion is under the
-weighted-AUC floor, so the labeling queue was not rebuilt.
-"""
+"""`embaug demo`, `embaug retrain`, `embaug alpha-grid`, `embaug report`: run the asset graph
+in-process and print what it found."""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
-import shutil
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 from embaug_core.home import Home
 from embaug_core.methods import ALPHA_GRID
 from embaug_core.splits import trial_names
+from embaug_pipeline.cli.common import EXIT_BELOW_FLOOR, EXIT_USAGE, say_failure
 
-EXIT_FAILED, EXIT_USAGE, EXIT_BELOW_FLOOR = 1, 2, 3
 
-WORKSPACE = Path(__file__).resolve().parent.parent / "workspace.yaml"
+def _methods(names: str) -> list[str]:
+    from embaug_core.methods import method_names
+
+    try:
+        return method_names(None if names == "all" else names)
+    except ValueError as error:
+        raise SystemExit(f"embaug: {error}") from error
 
 
 def _demo(args: argparse.Namespace) -> int:
     from embaug_core.catalog import CatalogError, locate_catalog
-    from embaug_core.comparison import comparison_table
-    from embaug_pipeline.runner import GraphFailure, GraphOptions, materialize_graph
+    from embaug_pipeline.runner import GraphOptions
 
     try:
         data = str(locate_catalog(args.data))
@@ -48,18 +44,33 @@ def _demo(args: argparse.Namespace) -> int:
         methods=_methods(args.methods),
         epochs=576 if args.paper else args.epochs,
     )
+    return _run(options, args.verbose)
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    from embaug_pipeline.runner import last_options
+
+    try:
+        options = last_options()
+    except LookupError as error:
+        print(f"embaug: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return _run(options, args.verbose)
+
+
+def _run(options, verbose: bool) -> int:
+    """Materialise the graph, print the comparison and where everything is."""
+    from embaug_core.comparison import comparison_table
+    from embaug_pipeline.runner import GraphFailure, materialize_graph
+
     started = time.perf_counter()
     try:
         outcome = materialize_graph(options)
     except GraphFailure as failure:
-        print(f"embaug: {failure}", file=sys.stderr)
-        print(
-            failure.detail if args.verbose else "(--verbose shows the whole error)", file=sys.stderr
-        )
-        return EXIT_FAILED
+        return say_failure(failure, verbose)
     home = Home.from_env()
     print(
-        f"\nembaug demo on {data} (sample {options.sample_fraction:g}, {options.epochs} epochs, "
+        f"\nembaug on {options.data} (sample {options.sample_fraction:g}, {options.epochs} epochs, "
         f"{options.trials} trials) in {time.perf_counter() - started:.0f} s\n"
     )
     print("\n".join(outcome.embedding_lines()) + "\n")
@@ -69,33 +80,24 @@ def _demo(args: argparse.Namespace) -> int:
     )
     print(comparison_table(outcome.results).to_markdown())
     print(f"\nHTML report: {home.reports / 'report.html'}")
+    for line in outcome.serving_lines():
+        print(line)
     if outcome.champion_below_floor:
         check = outcome.champion_check
         print(
             f"\nThe champion {check.get('champion')} has a mean weighted AUC of "
             f"{check.get('mean_weighted_auc', float('nan')):.3f}, under the floor "
-            f"{check.get('floor')}: the labeling queue was not rebuilt (more labels or trials "
-            "usually help; the floor is evaluation_report's champion_auc_floor).",
+            f"{check.get('floor')}: the production model, its predictions and the labeling "
+            "queue were not rebuilt (more labels or trials usually help; the floor is "
+            "evaluation_report's champion_auc_floor, --auc-floor).",
             file=sys.stderr,
         )
         return EXIT_BELOW_FLOOR
     print(
-        f"Look at it:  embaug ui   (Dagster on http://127.0.0.1:3000, MLflow on "
-        f"http://127.0.0.1:5000), or by hand:\n"
-        f"  DAGSTER_HOME={home.dagster_home} dagster dev -w {WORKSPACE}\n"
-        f"  mlflow ui --backend-store-uri {home.mlflow_uri} "
-        f"--default-artifact-root {home.mlflow_artifacts.as_uri()}"
+        "Look at it:  embaug ui   (Dagster on http://127.0.0.1:3000, MLflow on "
+        "http://127.0.0.1:5000)"
     )
     return 0
-
-
-def _methods(names: str) -> list[str]:
-    from embaug_core.methods import method_names
-
-    try:
-        return method_names(None if names == "all" else names)
-    except ValueError as error:
-        raise SystemExit(f"embaug: {error}") from error
 
 
 def _alpha_grid(args: argparse.Namespace) -> int:
@@ -113,47 +115,6 @@ def _alpha_grid(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ui(args: argparse.Namespace) -> int:
-    from embaug_pipeline.runner import prepare_home
-
-    home = prepare_home()
-    bin_dir = Path(sys.executable).parent
-    dagster = [
-        str(shutil.which("dagster", path=str(bin_dir)) or "dagster"),
-        "dev",
-        "-w",
-        str(WORKSPACE),
-        "-h",
-        args.host,
-        "-p",
-        str(args.port),
-    ]
-    mlflow = [
-        str(shutil.which("mlflow", path=str(bin_dir)) or "mlflow"),
-        "ui",
-        "--host",
-        args.host,
-        "--port",
-        str(args.mlflow_port),
-        "--backend-store-uri",
-        home.mlflow_uri,
-        "--default-artifact-root",
-        home.mlflow_artifacts.as_uri(),
-    ]
-    print(
-        f"Dagster: http://{args.host}:{args.port}   MLflow: http://{args.host}:{args.mlflow_port}"
-        "   (Ctrl-C stops both)"
-    )
-    processes = [subprocess.Popen(mlflow), subprocess.Popen(dagster, env=os.environ.copy())]
-    try:
-        return processes[1].wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        for process in processes:
-            process.terminate()
-
-
 def _report(args: argparse.Namespace) -> int:
     from embaug_core.comparison import comparison_table
     from embaug_core.store import Store
@@ -167,9 +128,8 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="embaug", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def add_commands(commands) -> None:
+    trials = len(trial_names())
     demo = commands.add_parser(
         "demo", help="materialise the whole asset graph and print the comparison"
     )
@@ -202,17 +162,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--auc-floor",
         type=float,
         default=None,
-        help="the champion's mean weighted AUC under which the labeling queue is not rebuilt "
-        "(default 0.9; exit status 3 when under it)",
+        help="the champion's mean weighted AUC under which the production model is not "
+        "rebuilt (default 0.9; exit status 3 when under it)",
     )
-    demo.add_argument("--verbose", action="store_true", help="show whole errors with their stack")
     demo.add_argument("--full", action="store_true", help="the whole catalogue (sample fraction 1)")
     demo.add_argument("--paper", action="store_true", help="the paper's 576 epochs")
     demo.add_argument("--epochs", type=int, default=48)
-    trials = len(trial_names())
     demo.add_argument("--trials", type=int, default=trials, choices=range(1, trials + 1))
     demo.add_argument("--methods", default="all", help="comma-separated method names, or all")
+    demo.add_argument("--verbose", action="store_true", help="show whole errors with their stack")
     demo.set_defaults(handler=_demo)
+    retrain = commands.add_parser(
+        "retrain",
+        help="run the graph again as last run (catalogue, sample, trials, methods): new "
+        "products, people's labels and changed settings are trained on, nothing else redone",
+    )
+    retrain.add_argument("--verbose", action="store_true", help="show whole errors")
+    retrain.set_defaults(handler=_retrain)
     grid = commands.add_parser(
         "alpha-grid", help="the paper's alpha grid search on the stored splits (after demo)"
     )
@@ -221,31 +187,5 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--epochs", type=int, default=48)
     grid.add_argument("--trials", type=int, default=trials, choices=range(1, trials + 1))
     grid.set_defaults(handler=_alpha_grid)
-    ui = commands.add_parser(
-        "ui",
-        help="Dagster and MLflow UIs on the state under EMBAUG_HOME (loopback 127.0.0.1 only, "
-        "unless --host says otherwise)",
-    )
-    ui.add_argument(
-        "--host", default="127.0.0.1", help="address both servers bind (default: 127.0.0.1)"
-    )
-    ui.add_argument("--port", type=int, default=3000)
-    ui.add_argument("--mlflow-port", type=int, default=5000)
-    ui.set_defaults(handler=_ui)
     report = commands.add_parser("report", help="print the last comparison table")
     report.set_defaults(handler=_report)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if getattr(args, "verbose", False):
-        os.environ["EMBAUG_DAGSTER_LOG"] = "INFO"
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    # faiss says at INFO that its optional AVX2 build is absent, with an alarming traceback.
-    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
-    return args.handler(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,41 @@
+"""The `embaug` command: run the graph, put the model to work, take labels back, look at it.
+
+Exit status: 0 done; 1 a step failed (its cause printed in a line or two, the whole error with
+--verbose); 2 no catalogue, no model or bad arguments; 3 the graph ran but the champion is under
+the weighted-AUC floor, so the production model, its predictions and the labeling queue were
+not rebuilt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from embaug_pipeline.cli import graph, labels, predict, ui
+from embaug_pipeline.cli.common import EXIT_BELOW_FLOOR, EXIT_FAILED, EXIT_USAGE
+
+__all__ = ["EXIT_BELOW_FLOOR", "EXIT_FAILED", "EXIT_USAGE", "build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="embaug", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for module in (graph, predict, labels, ui):
+        module.add_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "verbose", False):
+        os.environ["EMBAUG_DAGSTER_LOG"] = "INFO"
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # faiss says at INFO that its optional AVX2 build is absent, with an alarming traceback.
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
