@@ -22,6 +22,7 @@ from benchmarks.common import catalogue_sample, check, main, target, timed
 from embaug_core.catalog import Catalog
 from embaug_core.embeddings import CacheReport, fill_cache, product_texts
 from embaug_core.encoders import ImageEncoder, TextEncoder
+from embaug_core.ingest import store_catalog
 from embaug_core.store import Store
 
 logger = logging.getLogger(__name__)
@@ -58,8 +59,7 @@ def as_row(label: str, report: CacheReport, seconds: float) -> dict[str, object]
 
 
 def store_products(store: Store, catalog: Catalog, products: pd.DataFrame) -> None:
-    images = {h: catalog.images[h] for h in products["image_sha256"]}
-    store.replace_products(products, catalog.rejected.iloc[:0], images)
+    store_catalog(store, catalog, products=products)
 
 
 def parser() -> argparse.ArgumentParser:

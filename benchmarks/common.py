@@ -23,8 +23,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from embaug_core.catalog import Catalog, find_layout, load_catalog, locate_catalog
-from embaug_core.embeddings import ProductVectors, product_vectors
+from embaug_core.catalog import Catalog, CatalogSettings, load_catalog, locate_catalog
+from embaug_core.embeddings import ProductVectors
 from embaug_core.home import Home
 from embaug_core.store import Store
 from embaug_pipeline.resources import EncodersResource
@@ -103,13 +103,12 @@ def add_full_flag(parser: argparse.ArgumentParser, name: str) -> None:
 def load_vectors() -> tuple[Store, ProductVectors]:
     """The product matrix of the store under EMBAUG_HOME (run `embaug demo` there first)."""
     store = Store(Home.from_env().duckdb_path)
-    encoders = EncodersResource()
-    return store, product_vectors(store, encoders.text().identity, encoders.image().identity)
+    return store, EncodersResource().vectors(store)[0]
 
 
 def catalogue_rows(path: Path) -> int:
     """Rows in the catalogue file (before validation), to turn a product count into a share."""
-    if find_layout(path) == "parquet":
+    if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
         return pq.ParquetFile(path).metadata.num_rows
@@ -122,7 +121,7 @@ def catalogue_sample(products: int, seed: int = 0) -> Catalog:
     """About `products` products of the real catalogue, stratified by class (load_catalog)."""
     path = locate_catalog()
     fraction = min(1.0, products / catalogue_rows(path))
-    return load_catalog(path, sample_fraction=fraction, sample_seed=seed)
+    return load_catalog(path, CatalogSettings(sample_fraction=fraction, sample_seed=seed))
 
 
 def clustered_vectors(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from embaug_core.embeddings import ProductVectors
-from embaug_core.methods import Method
+from embaug_core.methods import Method, get_method
 from embaug_core.metrics import (
     DEFAULT_THRESHOLD,
     NONE,
@@ -20,7 +20,7 @@ from embaug_core.metrics import (
     tune_threshold,
 )
 from embaug_core.mixup import get_augmenter
-from embaug_core.model import Classifier
+from embaug_core.model import Classifier, HybridClassifier
 from embaug_core.train import EpochCallback, TrainConfig, fit_logreg, train_classifier
 
 EpochLogger = Callable[[int, dict[str, float]], None]
@@ -84,6 +84,25 @@ class MethodResult:
     metrics: dict[str, float]
 
 
+@dataclass(frozen=True)
+class CurveSettings:
+    """How the per-epoch curve (the paper's Fig. 5) is scored. It only draws that figure: every
+    reported figure is computed on all of H after training. A seeded sample of H, every few
+    epochs, costs a fraction of scoring all of H every epoch (benchmarks/curve.py measures
+    how far the figure moves)."""
+
+    curve_sample: int = field(
+        default=2000, metadata={"doc": "Products of H scored per epoch (0: all of H)"}
+    )
+    curve_every: int = field(default=1, metadata={"doc": "Score the curve every N epochs"})
+
+    def rows(self, n: int, seed: int = 0) -> np.ndarray:
+        """The fixed sample of H's rows the curve is scored on."""
+        if not self.curve_sample or self.curve_sample >= n:
+            return np.arange(n)
+        return np.sort(np.random.default_rng(seed).choice(n, self.curve_sample, replace=False))
+
+
 def run_method(
     method: Method,
     data: TrialData,
@@ -91,21 +110,26 @@ def run_method(
     augmentation: dict[str, float] | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     on_epoch: EpochLogger | None = None,
+    curve: CurveSettings = CurveSettings(),
 ) -> MethodResult:
     """Fit `method` on the trial's training rows and score it on H.
 
-    `on_epoch(epoch, metrics)` receives the training loss, learning rate and H's overall,
-    none and top-1 accuracy after every epoch.
+    `on_epoch(epoch, metrics)` receives the training loss, learning rate and, every
+    `curve.curve_every` epochs, the overall, none and top-1 accuracy on a sample of H.
     """
+    rows = curve.rows(len(data.y_eval))
     standardized_eval: list[np.ndarray] = []  # the standardiser is fitted in training
 
     def log_epoch(epoch: int, loss: float, lr: float, model: Classifier) -> None:
-        if on_epoch:
+        if not on_epoch:
+            return
+        values = {"train_loss": loss, "lr": lr}
+        if epoch % curve.curve_every == 0 or epoch == (config or TrainConfig()).epochs:
             if not standardized_eval:
-                standardized_eval.append(model.standardizer(data.x_eval))
+                standardized_eval.append(model.standardizer(data.x_eval[rows]))
             probs = model.predict_standardized(standardized_eval[0])
-            figures = epoch_metrics(probs, data.y_eval, threshold)
-            on_epoch(epoch, {"train_loss": loss, "lr": lr, **figures})
+            values.update(epoch_metrics(probs, data.y_eval[rows], threshold))
+        on_epoch(epoch, values)
 
     classifier = fit_method(
         method, data.x_train, data.y_train, data.classes, config, augmentation, log_epoch
@@ -129,12 +153,23 @@ def fit_method(
     augmentation: dict[str, float] | None = None,
     on_epoch: EpochCallback | None = None,
 ) -> Classifier:
-    """Fit the method's model on rows `x` with class indices `labels`."""
-    config = config or TrainConfig()
+    """Fit the method's model on rows `x` with class indices `labels` (its head and epochs
+    override the config's; a hybrid fits both of its parts)."""
+    config = replace(
+        config or TrainConfig(),
+        head=method.head or (config or TrainConfig()).head,
+        epochs=method.epochs or (config or TrainConfig()).epochs,
+    )
     if method.trainer == "logreg":
         return fit_logreg(x, labels, classes, config)
+    if method.trainer == "hybrid":
+        first, second = (get_method(name) for name in method.parts)
+        return HybridClassifier(
+            fit_method(first, x, labels, classes, config, augmentation),
+            fit_method(second, x, labels, classes, config, augmentation, on_epoch),
+        )
     augmenter = get_augmenter(method.augmentation, **(augmentation or {}))
-    return train_classifier(x, labels, classes, augmenter, config, on_epoch)
+    return train_classifier(x, labels, classes, augmenter, config, on_epoch, method.output)
 
 
 def tuned_metrics(

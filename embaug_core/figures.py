@@ -83,7 +83,7 @@ def epochs_figure(history: pd.DataFrame, threshold: float) -> bytes:
     for axis, column, title in zip(
         axes, ("overall_acc", "none_acc"), ("Overall accuracy", "None accuracy"), strict=True
     ):
-        _banded(axis, history, "epoch", column)
+        _banded(axis, history.dropna(subset=[column]), "epoch", column)
         axis.set(
             title=f"{title} at threshold {threshold:g}, per epoch", xlabel="epoch", ylim=(0, 1)
         )

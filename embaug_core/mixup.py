@@ -40,6 +40,9 @@ class MixupSettings:
         default=1.0, metadata={"doc": "Shared among the negative classes by the soft variants"}
     )
     gamma: float = field(default=2.8, metadata={"doc": "zeta-mixup's p-series exponent"})
+    smoothing: float = field(
+        default=0.1, metadata={"doc": "Label smoothing of the label_smoothing baseline"}
+    )
 
 
 DEFAULTS = MixupSettings()
@@ -175,6 +178,21 @@ class ZetaMixup:
         return weights @ x, weights @ y.to(weights.dtype)
 
 
+@dataclass(frozen=True)
+class LabelSmoothing:
+    """The non-embedding baseline of the soft variants: inputs unchanged, targets
+    y (1 - eps) + eps / C (Szegedy et al.)."""
+
+    smoothing: float = DEFAULTS.smoothing
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.smoothing < 1:
+            raise ValueError(f"smoothing must be in [0, 1), got {self.smoothing}")
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
+        return x, y * (1 - self.smoothing) + self.smoothing / y.shape[1]
+
+
 _FACTORIES: dict[str, Callable[[dict], Augmenter]] = {
     "control": lambda p: Control(),
     "e_mixup": lambda p: PairMix(alpha=p["alpha"]),
@@ -182,6 +200,7 @@ _FACTORIES: dict[str, Callable[[dict], Augmenter]] = {
     "soft_e_mixup": lambda p: PairMix(p["alpha"], False, p["softness"], p["negative_mass"]),
     "soft_e_stitchup": lambda p: PairMix(p["alpha"], True, p["softness"], p["negative_mass"]),
     "zeta_mixup": lambda p: ZetaMixup(gamma=p["gamma"]),
+    "label_smoothing": lambda p: LabelSmoothing(p["smoothing"]),
 }
 AUGMENTERS: tuple[str, ...] = tuple(_FACTORIES)
 

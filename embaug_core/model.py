@@ -93,3 +93,21 @@ class Classifier:
         ]
         self.head.train(was_training)
         return np.concatenate(parts) if parts else np.zeros((0, len(self.classes)), np.float32)
+
+
+class HybridClassifier:
+    """The class from one model, the confidence (the "none" decision) from another: each row
+    of the first model's probabilities is scaled so that its top equals the second model's top
+    probability. Both were fitted on the same rows, so they share the class list."""
+
+    def __init__(self, classes_from: Classifier, confidence_from: Classifier):
+        if classes_from.classes != confidence_from.classes:
+            raise ValueError("the two models of a hybrid must know the same classes")
+        self.classes_from, self.confidence_from = classes_from, confidence_from
+        self.classes = classes_from.classes
+        self.standardizer = confidence_from.standardizer
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        probs = self.classes_from.predict_proba(x)
+        confidence = self.confidence_from.predict_proba(x).max(axis=1, keepdims=True)
+        return probs / np.maximum(probs.max(axis=1, keepdims=True), 1e-12) * confidence

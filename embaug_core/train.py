@@ -93,8 +93,11 @@ def train_classifier(
     augmenter: Augmenter,
     config: TrainConfig = TrainConfig(),
     on_epoch: EpochCallback | None = None,
+    output: str = "sigmoid",
 ) -> Classifier:
-    """Fit a sigmoid head on `x` (n, D) with integer `labels` indexing `classes`."""
+    """Fit a head on `x` (n, D) with integer `labels` indexing `classes`: element-wise sigmoid
+    with binary cross-entropy (the paper), or softmax with cross-entropy on the (mixed)
+    targets normalised to sum to 1."""
     if len(x) != len(labels) or len(x) == 0:
         raise ValueError(
             f"need as many labels as rows, and at least one: {len(x)} vs {len(labels)}"
@@ -105,7 +108,7 @@ def train_classifier(
     inputs = torch.from_numpy(standardizer(x))
     targets = one_hot(labels, len(classes))
     head = build_head(config.head, x.shape[1], len(classes))
-    classifier = Classifier(classes, standardizer, head, head_kind=config.head)
+    classifier = Classifier(classes, standardizer, head, head_kind=config.head, output=output)
     layers = split_first_layer(head)  # once: slicing a Sequential builds a new module
     # foreach: the same updates as the per-tensor loop, about a third faster per step on CPU.
     optimizer = torch.optim.Adam(
@@ -120,7 +123,7 @@ def train_classifier(
         mode="triangular",
         cycle_momentum=False,
     )
-    loss_fn = nn.BCEWithLogitsLoss()
+    loss_fn = nn.BCEWithLogitsLoss() if output == "sigmoid" else _soft_cross_entropy
     for epoch in range(1, config.epochs + 1):
         head.train()
         order = torch.randperm(len(x), generator=generator)
@@ -141,6 +144,12 @@ def train_classifier(
             on_epoch(epoch, total / seen, schedule.get_last_lr()[0], classifier)
     head.eval()
     return classifier
+
+
+def _soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against soft targets (mixed or softened ones normalised to sum to 1)."""
+    weights = targets / targets.sum(dim=1, keepdim=True).clamp(min=1e-12)
+    return -(weights * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
 def fit_logreg(

@@ -1,60 +1,27 @@
 """Materialise assets in-process, into the Dagster instance under EMBAUG_HOME, one run per
-partition, so the Dagster UI and the MLflow UI show exactly what the command line ran."""
+partition, so the Dagster UI and the MLflow UI show exactly what the command line ran; a failed
+step becomes one `GraphFailure` with its cause."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import dagster as dg
-import pandas as pd
 
 from embaug_core.home import Home
-from embaug_core.progress import Progress
-from embaug_core.tracking import ALPHA_SEARCH
-from embaug_core.tracking.results import current_runs, finished_runs
 from embaug_pipeline import definitions
-from embaug_pipeline.assets.reporting import CHAMPION_CHECK
-from embaug_pipeline.partitions import METHOD_KEYS, TRIALS, trial_method_key
-from embaug_pipeline.resources import (
-    PARENT_RUN_TAG,
-    EncodersResource,
-    MlflowResource,
-    StoreResource,
-)
 
 logger = logging.getLogger(__name__)
-EMBEDDING_ASSETS = ("text_embeddings", "image_embeddings")
-SERVING_ASSETS = ("production_model", "predictions", "labeling_queue")
 PID_TAG, HOST_TAG = "embaug/pid", "embaug/host"
 #: Where a training run stands in the grid ("model 12 of 50"), shown in its Dagster log.
 COUNTER_TAG = "embaug/grid_position"
-#: Dagster's console log of in-process runs: quiet (the event log keeps everything, and the
+#: Dagster's console log of in-process runs is quiet (the event log keeps everything, and the
 #: command line shows embaug's own progress and one line per failure); EMBAUG_DAGSTER_LOG=INFO
 #: (or `embaug demo --verbose`) prints Dagster's events too.
-CONSOLE_LEVEL = os.environ.get("EMBAUG_DAGSTER_LOG", "CRITICAL")
-
-
-@dataclass
-class GraphOptions:
-    """What `embaug demo` runs: catalogue, sample, trials, methods and asset config."""
-
-    data: str = ""
-    sample_fraction: float = 0.1
-    #: More raw_products config: label_column, features, image_roots, ...
-    catalogue: dict[str, object] = field(default_factory=dict)
-    trials: int = len(TRIALS)
-    methods: Sequence[str] = tuple(METHOD_KEYS)
-    epochs: int = 48
-    training: dict[str, object] = field(default_factory=dict)
-    splits: dict[str, object] = field(default_factory=dict)
-    report: dict[str, object] = field(default_factory=dict)
+CONSOLE_LEVEL_VARIABLE = "EMBAUG_DAGSTER_LOG"
 
 
 class GraphFailure(RuntimeError):
@@ -65,50 +32,9 @@ class GraphFailure(RuntimeError):
         super().__init__(f"{step} failed: {cause}")
         self.step, self.cause, self.detail, self.run_id = step, cause, detail, run_id
 
-
-@dataclass
-class GraphOutcome:
-    """The results table, what the embedding cache did (metadata per embedding asset), and the
-    champion check (passed, and its metadata)."""
-
-    results: pd.DataFrame
-    embeddings: dict[str, dict[str, object]]
-    champion_check: dict[str, object] = field(default_factory=dict)
-    #: Metadata of the serving assets that ran (production_model, predictions, labeling_queue).
-    serving: dict[str, dict[str, object]] = field(default_factory=dict)
-
-    @property
-    def champion_below_floor(self) -> bool:
-        return self.champion_check.get("passed") is False
-
-    def serving_lines(self) -> list[str]:
-        """What the production model is and did, in a few lines."""
-        model = self.serving.get("production_model")
-        if not model:
-            return []
-        made = "reused, inputs unchanged" if model["reused"] else "trained"
-        lines = [
-            f"Production model: {model['method']} (version {model['version']}, {made}), "
-            f"threshold {model['threshold']:.3f}, {model['labelled_products']} labelled products "
-            f"({model['labelled_by_people']} by people); {model['model']}"
-        ]
-        scored = self.serving.get("predictions")
-        if scored:
-            lines.append(
-                f"Predictions: {scored['unlabelled_products']} unlabelled products, "
-                f"{scored['newly_scored']} newly scored: {scored['csv']}"
-            )
-        queue = self.serving.get("labeling_queue")
-        if queue:
-            lines.append(f"Labeling queue: {queue['queued']} products to label: {queue['csv']}")
-        return lines
-
-    def embedding_lines(self) -> list[str]:
-        return [
-            f"{name}: {m['requested']} wanted, {m['from_cache']} from cache, "
-            f"{m['computed']} computed ({m['items_per_second']}/s)"
-            for name, m in self.embeddings.items()
-        ]
+    def __reduce__(self):
+        """Picklable with its parts, so a worker process can hand it back."""
+        return GraphFailure, (self.step, self.cause, self.detail, self.run_id)
 
 
 INSTANCE_YAML = """\
@@ -175,7 +101,9 @@ def run_assets(
     release_abandoned_runs(instance)
     started = time.perf_counter()
     run_config = {
-        "loggers": {"console": {"config": {"log_level": CONSOLE_LEVEL}}},
+        "loggers": {
+            "console": {"config": {"log_level": os.environ.get(CONSOLE_LEVEL_VARIABLE, "CRITICAL")}}
+        },
         "ops": {
             name: {"config": value} for name, value in (config or {}).items() if name in selection
         },
@@ -228,85 +156,3 @@ def check_outcome(result: dg.ExecuteInProcessResult, check: str) -> dict[str, ob
             meta = {k: v.value for k, v in evaluation.metadata.items()}
             return {"passed": evaluation.passed, **meta}
     return {}
-
-
-def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:
-    materialization = result.asset_materializations_for_node(asset)[0]
-    return {key: value.value for key, value in materialization.metadata.items()}
-
-
-def materialize_graph(
-    options: GraphOptions, instance: dg.DagsterInstance | None = None
-) -> GraphOutcome:
-    """Run every asset of the main graph; return the results and the cache's work."""
-    prepare_home()
-    instance = instance or dg.DagsterInstance.get()
-    config = {
-        "raw_products": {
-            "path": options.data,
-            "sample_fraction": options.sample_fraction,
-            **options.catalogue,
-        },
-        "trial_splits": options.splits,
-        "trained_models": {"epochs": options.epochs, **options.training},
-        "evaluation_report": options.report,
-    }
-    encoded = run_assets(["raw_products", *EMBEDDING_ASSETS, "human_labels"], instance, config)
-    trials = TRIALS[: options.trials]
-    for trial in trials:
-        run_assets(["trial_splits", "label_sets"], instance, config, trial)
-    stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
-    parent = {PARENT_RUN_TAG: MlflowResource().parent_run(f"graph {stamp}", f"embaug {stamp}")}
-    models = Progress(len(trials) * len(options.methods), "models")
-    for trial in trials:
-        for method in options.methods:
-            key = str(trial_method_key(trial, method))
-            counter = f"model {models.done + 1} of {models.total}"
-            run_assets(["trained_models"], instance, config, key, {**parent, COUNTER_TAG: counter})
-            logger.info("%s (%s on %s)", models.advance(), method, trial)
-    reported = run_assets(["evaluation_report", *SERVING_ASSETS], instance, config)
-    results = StoreResource().get().query("SELECT * FROM results")
-    embeddings = {name: _metadata(encoded, name) for name in EMBEDDING_ASSETS}
-    serving = {
-        name: _metadata(reported, name)
-        for name in SERVING_ASSETS
-        if reported.asset_materializations_for_node(name)
-    }
-    return GraphOutcome(results, embeddings, check_outcome(reported, CHAMPION_CHECK), serving)
-
-
-def last_options() -> GraphOptions:
-    """The options of the last graph run, read back from the store: the catalogue and how it
-    was loaded, the current trials, the methods compared and the champion's epochs."""
-    prepare_home()
-    store = StoreResource().get()
-    if not store.path.exists():
-        raise LookupError(f"{store.path}: nothing to retrain yet; run `embaug demo` first")
-    catalogue = store.catalogue()
-    settings = json.loads(catalogue["settings"] or "{}")
-    results = store.query("SELECT DISTINCT trial, method FROM results")
-    params = json.loads(store.recommendation()["params"])
-    keep = ("label_column", "features", "image_roots", "sample_seed")
-    return GraphOptions(
-        data=str(catalogue["path"]),
-        sample_fraction=float(settings.get("sample_fraction", 1.0)),
-        catalogue={k: settings[k] for k in keep if k in settings},
-        trials=max(1, results["trial"].nunique()),
-        methods=sorted(results["method"].unique()),
-        epochs=int(params.get("epochs", 48)),
-    )
-
-
-def materialize_alpha_search(
-    trials: int, settings: dict[str, object], instance: dg.DagsterInstance | None = None
-) -> pd.DataFrame:
-    """The alpha grid on the stored splits, one Dagster run per trial; returns the grid's
-    finished MLflow runs on the current splits, the method column labelled `method@alpha=a`."""
-    prepare_home()
-    instance = instance or dg.DagsterInstance.get()
-    for trial in TRIALS[:trials]:
-        run_assets(["alpha_search"], instance, {"alpha_search": settings}, trial)
-    tracking = definitions.RESOURCES["tracking"]
-    lineage = EncodersResource().lineage(StoreResource().get())
-    runs = current_runs(finished_runs(tracking.uri(), tracking.experiment, ALPHA_SEARCH), lineage)
-    return runs.assign(method=runs["method"] + "@" + runs["variant"])

@@ -66,7 +66,8 @@ REFRESH = textwrap.dedent(
     """
     import sys
     import dagster as dg
-    from embaug_pipeline.runner import EMBEDDING_ASSETS, prepare_home, run_assets
+    from embaug_pipeline.graph import EMBEDDING_ASSETS
+    from embaug_pipeline.runner import prepare_home, run_assets
 
     prepare_home()  # its dagster.yaml limits the DuckDB pool to one slot
     with dg.DagsterInstance.get() as instance:

@@ -26,7 +26,8 @@ from PIL import Image
 
 from embaug_core.home import Home
 from embaug_core.store import Store
-from embaug_pipeline.runner import EMBEDDING_ASSETS, prepare_home, run_assets
+from embaug_pipeline.graph import EMBEDDING_ASSETS
+from embaug_pipeline.runner import prepare_home, run_assets
 from tests.conftest import write_kaggle_slice
 
 WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"

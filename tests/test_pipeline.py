@@ -9,7 +9,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,8 +25,9 @@ from embaug_core.splits import split_fingerprint
 from embaug_core.store import Store
 from embaug_pipeline import definitions
 from embaug_pipeline.cli import main
+from embaug_pipeline.cli.serve import serve_command
+from embaug_pipeline.graph import GraphOptions, materialize_alpha_search, materialize_graph
 from embaug_pipeline.resources import EncodersResource
-from embaug_pipeline.runner import GraphOptions, materialize_alpha_search, materialize_graph
 
 METHODS = (
     "control",
@@ -364,21 +364,10 @@ def test_the_served_production_model_answers_like_the_predictions_asset(graph_ru
     records.append({"product_id": "bad", "title": "Shirt", "image": "not base64 at all!"})
     records.append({"product_id": "escape", "title": "Shirt", "image_path": "../../etc/passwd"})
     port = _free_port()
+    command, env = serve_command("production", "127.0.0.1", port)  # what `embaug serve` runs
     server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            "models:/embaug-classifier@production",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        env={**os.environ, "MLFLOW_TRACKING_URI": home.mlflow_uri},
+        command,
+        env={**env, "MLFLOW_TRACKING_URI": home.mlflow_uri},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,

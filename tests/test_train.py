@@ -145,5 +145,35 @@ def test_methods_registry_refuses_unknown_trainers_and_labels():
     assert len(METHODS) == 10
     with pytest.raises(ValueError, match="trainer must be one of"):
         Method("svm", trainer="svm")
-    with pytest.raises(ValueError, match="choose one of control"):
+    with pytest.raises(ValueError, match="choose among control"):
         get_method("cutmix")
+
+
+def test_candidate_methods_train_and_round_trip(tmp_path):
+    """Every candidate configuration of issue 17 fits and saves; the hybrid takes its class
+    from logistic regression and its confidence from the MLP."""
+    from embaug_core.experiment import fit_method
+    from embaug_core.methods import CANDIDATES, get_method
+    from embaug_core.model import HybridClassifier
+
+    x, y = blobs(n=90, classes=3)
+    classes = ["a", "b", "c"]
+    config = TrainConfig(epochs=2)
+    for name, method in CANDIDATES.items():
+        if method.labels != "seeds":
+            continue
+        model = fit_method(method, x, y, classes, config)
+        probs = model.predict_proba(x)
+        assert probs.shape == (len(x), 3) and np.isfinite(probs).all(), name
+        assert load_classifier(save_classifier(model, tmp_path / name)).predict_proba(
+            x
+        ) == pytest.approx(probs, abs=1e-6), name
+    hybrid = fit_method(get_method("hybrid__logreg__e_stitchup"), x, y, classes, config)
+    assert isinstance(hybrid, HybridClassifier)
+    probs = hybrid.predict_proba(x)
+    peer = hybrid.classes_from.predict_proba(x)
+    assert (probs.argmax(1) == peer.argmax(1)).all()
+    assert probs.max(1) == pytest.approx(hybrid.confidence_from.predict_proba(x).max(1), abs=1e-6)
+    softmax = fit_method(get_method("softmax_control"), x, y, classes, config)
+    assert softmax.output == "softmax"
+    assert softmax.predict_proba(x).sum(1) == pytest.approx(np.ones(len(x)), abs=1e-5)

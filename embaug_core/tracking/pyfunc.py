@@ -15,12 +15,19 @@ import torch
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 
-from embaug_core.model import Classifier, Standardizer, build_head
+from embaug_core.model import Classifier, HybridClassifier, Standardizer, build_head
+
+HYBRID_PARTS = ("classes_from", "confidence_from")
 
 
-def save_classifier(classifier: Classifier, folder: Path) -> Path:
-    """Write the head's weights, the standardisation and the class list to `folder`."""
+def save_classifier(classifier: Classifier | HybridClassifier, folder: Path) -> Path:
+    """Write the head's weights, the standardisation and the class list to `folder` (a hybrid:
+    each of its two models to a folder of its own)."""
     folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(classifier, HybridClassifier):
+        for part in HYBRID_PARTS:
+            save_classifier(getattr(classifier, part), folder / part)
+        return folder
     torch.save(classifier.head.state_dict(), folder / "head.pt")
     np.savez(
         folder / "standardizer.npz",
@@ -37,7 +44,9 @@ def save_classifier(classifier: Classifier, folder: Path) -> Path:
     return folder
 
 
-def load_classifier(folder: Path) -> Classifier:
+def load_classifier(folder: Path) -> Classifier | HybridClassifier:
+    if (folder / HYBRID_PARTS[0]).is_dir():
+        return HybridClassifier(*(load_classifier(folder / part) for part in HYBRID_PARTS))
     meta = json.loads((folder / "classifier.json").read_text())
     head = build_head(meta["head_kind"], meta["in_dim"], len(meta["classes"]))
     head.load_state_dict(torch.load(folder / "head.pt", map_location="cpu", weights_only=True))

@@ -11,7 +11,7 @@ import mlflow
 import mlflow.data
 import pandas as pd
 
-from embaug_core.experiment import MethodResult, TrialData, run_method
+from embaug_core.experiment import CurveSettings, MethodResult, TrialData, run_method
 from embaug_core.figures import epochs_figure, roc_figure, threshold_figure
 from embaug_core.methods import Method
 from embaug_core.metrics import NONE, per_class_report, threshold_sweep, weighted_roc_curve
@@ -74,6 +74,7 @@ def train_tracked(
     augmentation: dict[str, float],
     threshold: float,
     dataset: SplitDataset | None = None,
+    curve: CurveSettings | None = None,
 ) -> TrackedRun:
     """Train and score one method as one MLflow run: params, its split as a dataset,
     per-epoch metrics (`epoch/*`, one step per epoch), final metrics (`holdout/*`,
@@ -82,7 +83,8 @@ def train_tracked(
 
     def log_epoch(epoch: int, values: dict[str, float]) -> None:
         history.append({"epoch": epoch, **values})
-        mlflow.log_metrics({EPOCH + name: value for name, value in values.items()}, step=epoch)
+        logged = {EPOCH + name: value for name, value in values.items()}
+        mlflow.log_metrics(logged, step=epoch)
 
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
         if dataset is not None:
@@ -99,7 +101,8 @@ def train_tracked(
                 "input_dim": data.x_train.shape[1],
             }
         )
-        result = run_method(method, data, config, augmentation, threshold, on_epoch=log_epoch)
+        curve = curve or CurveSettings()
+        result = run_method(method, data, config, augmentation, threshold, log_epoch, curve)
         mlflow.log_metrics({logged_name(k): v for k, v in result.metrics.items()})
         log_evaluation(result, data, pd.DataFrame(history), threshold, method.name)
         model_uri = log_classifier(result.classifier)

@@ -8,7 +8,7 @@ import pandas as pd
 from pydantic import Field
 
 from embaug_core.comparison import HEADLINE, for_people
-from embaug_core.experiment import trial_data
+from embaug_core.experiment import CurveSettings, trial_data
 from embaug_core.lineage import code_sha256, inputs_sha256
 from embaug_core.methods import ALPHA_GRID, get_method
 from embaug_core.metrics import DEFAULT_THRESHOLD
@@ -42,7 +42,9 @@ THRESHOLD = (
     float,
     Field(DEFAULT_THRESHOLD, description="Confidence below which a product is 'none'"),
 )
-TrainingSettings = config_class("TrainingSettings", TrainConfig, MixupSettings, threshold=THRESHOLD)
+TrainingSettings = config_class(
+    "TrainingSettings", TrainConfig, MixupSettings, CurveSettings, threshold=THRESHOLD
+)
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ def _train(
         config.model_dump(include=set(MixupSettings.__dataclass_fields__)),
         config.threshold,
         inputs.dataset,
+        settings_of(config, CurveSettings),
     )
     context.log.info(f"{run_name}: " + ", ".join(f"{k}={v:.4f}" for k, v in run.metrics.items()))
     return run
@@ -188,6 +191,7 @@ AlphaSearchSettings = config_class(
     "AlphaSearchSettings",
     TrainConfig,
     MixupSettings,
+    CurveSettings,
     threshold=THRESHOLD,
     alphas=(list[float], Field(list(ALPHA_GRID), description="The paper's grid")),
     methods=(

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from embaug_pipeline.cli import graph, labels, predict, ui
+from embaug_pipeline.cli import graph, labels, predict, serve, ui
 from embaug_pipeline.cli.common import EXIT_BELOW_FLOOR, EXIT_FAILED, EXIT_USAGE
 
 __all__ = ["EXIT_BELOW_FLOOR", "EXIT_FAILED", "EXIT_USAGE", "build_parser", "main"]
@@ -22,7 +22,7 @@ __all__ = ["EXIT_BELOW_FLOOR", "EXIT_FAILED", "EXIT_USAGE", "build_parser", "mai
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="embaug", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (graph, predict, labels, ui):
+    for module in (graph, predict, serve, labels, ui):
         module.add_commands(commands)
     return parser
 
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "verbose", False):
-        os.environ["EMBAUG_DAGSTER_LOG"] = "INFO"
+        os.environ["EMBAUG_DAGSTER_LOG"] = "INFO"  # runner.CONSOLE_LEVEL_VARIABLE
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # faiss says at INFO that its optional AVX2 build is absent, with an alarming traceback.
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)

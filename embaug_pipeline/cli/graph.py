@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 
 from embaug_core.home import Home
 from embaug_core.methods import ALPHA_GRID
@@ -24,7 +25,7 @@ def _methods(names: str) -> list[str]:
 
 def _demo(args: argparse.Namespace) -> int:
     from embaug_core.catalog import CatalogError, locate_catalog
-    from embaug_pipeline.runner import GraphOptions
+    from embaug_pipeline.graph import GraphOptions
 
     try:
         data = str(locate_catalog(args.data))
@@ -43,25 +44,27 @@ def _demo(args: argparse.Namespace) -> int:
         trials=args.trials,
         methods=_methods(args.methods),
         epochs=576 if args.paper else args.epochs,
+        workers=args.workers,
     )
     return _run(options, args.verbose)
 
 
 def _retrain(args: argparse.Namespace) -> int:
-    from embaug_pipeline.runner import last_options
+    from embaug_pipeline.graph import last_options
 
     try:
         options = last_options()
     except LookupError as error:
         print(f"embaug: {error}", file=sys.stderr)
         return EXIT_USAGE
-    return _run(options, args.verbose)
+    return _run(replace(options, workers=args.workers), args.verbose)
 
 
 def _run(options, verbose: bool) -> int:
     """Materialise the graph, print the comparison and where everything is."""
     from embaug_core.comparison import comparison_table
-    from embaug_pipeline.runner import GraphFailure, materialize_graph
+    from embaug_pipeline.graph import materialize_graph
+    from embaug_pipeline.runner import GraphFailure
 
     started = time.perf_counter()
     try:
@@ -102,7 +105,7 @@ def _run(options, verbose: bool) -> int:
 
 def _alpha_grid(args: argparse.Namespace) -> int:
     from embaug_core.comparison import comparison_table
-    from embaug_pipeline.runner import materialize_alpha_search
+    from embaug_pipeline.graph import materialize_alpha_search
 
     settings = {
         "alphas": [float(a) for a in args.alphas.split(",")],
@@ -126,6 +129,16 @@ def _report(args: argparse.Namespace) -> int:
         return 1
     print(comparison_table(results).to_markdown())
     return 0
+
+
+def _add_workers(parser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="train this many partitions side by side in worker processes (default 1; "
+        "EMBAUG_DASK_SCHEDULER=tcp://host:port sends them to a Dask cluster instead)",
+    )
 
 
 def add_commands(commands) -> None:
@@ -171,6 +184,7 @@ def add_commands(commands) -> None:
     demo.add_argument("--trials", type=int, default=trials, choices=range(1, trials + 1))
     demo.add_argument("--methods", default="all", help="comma-separated method names, or all")
     demo.add_argument("--verbose", action="store_true", help="show whole errors with their stack")
+    _add_workers(demo)
     demo.set_defaults(handler=_demo)
     retrain = commands.add_parser(
         "retrain",
@@ -178,6 +192,7 @@ def add_commands(commands) -> None:
         "products, people's labels and changed settings are trained on, nothing else redone",
     )
     retrain.add_argument("--verbose", action="store_true", help="show whole errors")
+    _add_workers(retrain)
     retrain.set_defaults(handler=_retrain)
     grid = commands.add_parser(
         "alpha-grid", help="the paper's alpha grid search on the stored splits (after demo)"

@@ -1,0 +1,23 @@
+"""The DuckDB store: products, images, the embedding cache, trial splits, label sets,
+people's labels, predictions and results, one table family per module.
+
+DuckDB allows one writing process per file, so every write is a short transaction on a
+connection opened for it, and readers open the file read-only. A process that finds the file
+locked by another waits for it (DuckDB has no busy timeout of its own, unlike SQLite), up to
+`lock_timeout` seconds, then fails naming the holder. Vectors are written in bulk through Arrow
+and read back as float32 numpy.
+"""
+
+from embaug_core.store.base import StoreBusyError
+from embaug_core.store.embeddings import EmbeddingTables
+from embaug_core.store.experiment import ExperimentTables
+from embaug_core.store.products import ProductTables
+from embaug_core.store.schema import REPORT_TABLES
+from embaug_core.store.serving import ServingTables
+
+
+class Store(ProductTables, EmbeddingTables, ExperimentTables, ServingTables):
+    """A DuckDB file holding everything embaug computes that is not a model."""
+
+
+__all__ = ["REPORT_TABLES", "Store", "StoreBusyError"]

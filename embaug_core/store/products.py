@@ -1,0 +1,72 @@
+"""The catalogue's tables: products, their images, rejected rows and what was loaded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import pyarrow as pa
+
+from embaug_core.catalog import PRODUCT_COLUMNS, REJECTED_COLUMNS
+from embaug_core.store.base import StoreBase, _count, _insert
+from embaug_core.store.schema import CATALOGUE_COLUMNS
+
+
+class ProductTables(StoreBase):
+    # -- products ---------------------------------------------------------------------------
+
+    def add_images(self, images: dict[str, bytes]) -> int:
+        """Store image files not stored yet (content-addressed, so harmless before a load
+        commits: unreferenced ones go at the next `replace_products`). Returns how many."""
+        rows = pa.table(
+            {"image_sha256": list(images), "data": pa.array(list(images.values()), pa.binary())}
+        )
+        with self.connect() as connection:
+            before = _count(connection, "images")
+            _insert(connection, "images", rows, "ON CONFLICT DO NOTHING")
+            return _count(connection, "images") - before
+
+    def replace_products(
+        self, products: pd.DataFrame, rejected: pd.DataFrame, catalogue: dict[str, object]
+    ) -> int:
+        """Make `products` the catalogue, in one transaction, with its description
+        (`catalogue`: the columns of the table of that name); images no product refers to any
+        more are removed. Returns how many were removed."""
+        with self.connect() as connection:
+            connection.execute("DELETE FROM products")
+            _insert(connection, "products", products[list(PRODUCT_COLUMNS)])
+            connection.execute("DELETE FROM rejected_products")
+            _insert(connection, "rejected_products", rejected[list(REJECTED_COLUMNS)])
+            connection.execute("DELETE FROM catalogue")
+            _insert(connection, "catalogue", pd.DataFrame([catalogue])[CATALOGUE_COLUMNS])
+            before = _count(connection, "images")
+            connection.execute(
+                "DELETE FROM images WHERE image_sha256 NOT IN "
+                "(SELECT image_sha256 FROM products WHERE image_sha256 IS NOT NULL)"
+            )
+            return before - _count(connection, "images")
+
+    def products(self) -> pd.DataFrame:
+        """The current catalogue, ordered by product id (category None: unlabelled)."""
+        products = self.query(
+            "SELECT product_id, title, description, category, image_sha256 FROM products "
+            "ORDER BY product_id"
+        )
+        return products.astype(object).where(products.notna(), None)
+
+    def catalogue(self) -> dict[str, object]:
+        """What was loaded last: fingerprints, path, layout, features, label column, counts."""
+        rows = self.query("SELECT * FROM catalogue")
+        if rows.empty:
+            raise LookupError(f"{self.path}: no catalogue loaded; materialise raw_products first")
+        row = rows.iloc[0].to_dict()
+        row["features"] = tuple(row["features"])
+        return row
+
+    def image_bytes(self, hashes: Sequence[str]) -> dict[str, bytes]:
+        with self.connect(read_only=True) as connection:
+            connection.register("wanted", pa.table({"image_sha256": list(hashes)}))
+            rows = connection.execute(
+                "SELECT i.image_sha256, i.data FROM images i JOIN wanted USING (image_sha256)"
+            ).fetchall()
+        return dict(rows)

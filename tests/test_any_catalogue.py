@@ -1,0 +1,72 @@
+"""Any catalogue as its owner has it: another label column, only images or only texts."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from embaug_core.catalog import load_catalog
+from embaug_core.store import Store
+from embaug_pipeline.cli import main
+
+
+def _plain(kaggle_slice: Path, folder: Path, columns: list[str]) -> Path:
+    """The slice as a plain CSV with only `columns` (the class in a column called `kind`)."""
+    styles = pd.read_csv(kaggle_slice / "styles.csv", dtype=str)
+    (folder / "photos").mkdir(parents=True)
+    for product_id in styles["id"]:
+        shutil.copy(kaggle_slice / "images" / f"{product_id}.jpg", folder / "photos")
+    table = pd.DataFrame(
+        {
+            "id": styles["id"],
+            "title": styles["productDisplayName"],
+            "kind": styles["articleType"],
+            "image": [f"photos/{i}.jpg" for i in styles["id"]],
+        }
+    )
+    path = folder / "products.csv"
+    table[columns].to_csv(path, index=False)
+    return path
+
+
+def test_an_image_only_catalogue_with_its_own_label_column_runs_end_to_end(
+    kaggle_slice: Path, tmp_path: Path, monkeypatch, capsys
+):
+    monkeypatch.setenv("EMBAUG_HOME", str(tmp_path / "home"))
+    path = _plain(kaggle_slice, tmp_path / "images_only", ["id", "kind", "image"])
+    status = main(
+        [
+            "demo",
+            "--data",
+            str(path),
+            "--label-column",
+            "kind",
+            "--sample-fraction",
+            "1",
+            "--trials",
+            "1",
+            "--methods",
+            "control,logreg",
+            "--epochs",
+            "2",
+            "--auc-floor",
+            "0",
+        ]
+    )
+    assert status == 0, capsys.readouterr().err[-2000:]
+    store = Store(tmp_path / "home" / "embaug.duckdb")
+    catalogue = store.catalogue()
+    assert catalogue["features"] == ("image",) and catalogue["label_column"] == "kind"
+    assert store.query("SELECT count(DISTINCT encoder) AS n FROM embeddings")["n"][0] == 1
+    assert "Production model:" in capsys.readouterr().out
+
+
+def test_a_text_only_catalogue_loads_without_images(kaggle_slice: Path, tmp_path: Path):
+    path = _plain(kaggle_slice, tmp_path / "texts_only", ["id", "title", "kind"])
+    from embaug_core.catalog import CatalogSettings
+
+    catalog = load_catalog(path, CatalogSettings(label_column="kind"))
+    assert catalog.features == ("title",) and catalog.products["image_sha256"].isna().all()
+    assert len(catalog.products) == 72 and catalog.images == {}
