@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from embaug_core.team import database_url, mlflow_uri
+
 DEFAULT_HOME = ".embaug"
 
 
@@ -29,7 +31,9 @@ class Home:
 
     @property
     def mlflow_uri(self) -> str:
-        return f"sqlite:///{self.root / 'mlflow.db'}"
+        """SQLite under EMBAUG_HOME, or the team database's MLflow schema (team mode)."""
+        url = database_url()
+        return mlflow_uri(url) if url else f"sqlite:///{self.root / 'mlflow.db'}"
 
     @property
     def mlflow_artifacts(self) -> Path:

@@ -10,14 +10,22 @@ import concurrent.futures
 import logging
 import multiprocessing
 import os
+import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import dagster as dg
 
+from embaug_core.team import normalise_environment
 from embaug_pipeline.runner import GraphFailure, run_assets
 
 logger = logging.getLogger(__name__)
+
+
+#: Names the worker task a run belongs to, so a run left STARTED by a killed worker is found.
+TASK_TAG = "embaug/task"
+#: A partition whose worker died is run once more, elsewhere.
+RETRIES = 1
 
 
 @dataclass(frozen=True)
@@ -30,9 +38,14 @@ class PartitionRun:
     tags: dict[str, str] = field(default_factory=dict)
     label: str = ""
 
+    def as_task(self) -> PartitionRun:
+        """The same run under a new task name (a first attempt or a retry)."""
+        return replace(self, tags={**self.tags, TASK_TAG: uuid.uuid4().hex})
+
 
 def run_partition(run: PartitionRun, instance_ref) -> str:
     """Execute one run where this function is called (a worker); returns its run id."""
+    normalise_environment()  # the instance reads EMBAUG_DATABASE_URL by name
     with dg.DagsterInstance.from_ref(instance_ref) as instance:
         result = run_assets(list(run.selection), instance, run.config, run.partition_key, run.tags)
     return result.run_id
@@ -90,17 +103,48 @@ class Workers:
                 done(run)
             return
         ref = instance.get_ref()
-        futures = {self._executor.submit(run_partition, run, ref): run for run in runs}
+        submit = self._executor.submit
+        futures = {
+            submit(run_partition, task, ref): (task, 0) for task in map(PartitionRun.as_task, runs)
+        }
         failures: list[BaseException] = []
-        for future in concurrent.futures.as_completed(futures):
-            error = future.exception()
-            if error is not None:
-                failures.append(error)
-                logger.error("%s failed: %s", futures[future].label, error)
-            else:
-                done(futures[future])
+        while futures:
+            finished, _ = concurrent.futures.wait(futures, return_when="FIRST_COMPLETED")
+            for future in finished:
+                task, attempt = futures.pop(future)
+                error = future.exception()
+                if error is None:
+                    done(task)
+                elif _worker_died(error) and attempt < RETRIES:
+                    _fail_orphans(instance, task)
+                    logger.warning("%s: its worker died; running it again", task.label)
+                    again = task.as_task()
+                    futures[submit(run_partition, again, ref)] = (again, attempt + 1)
+                else:
+                    _fail_orphans(instance, task)
+                    failures.append(error)
+                    logger.error("%s failed: %s", task.label, error)
         if failures:
             raise failures[0]
+
+
+def _worker_died(error: BaseException) -> bool:
+    """A Dask worker that vanished mid-run; the cluster still has others to run it on. (A
+    local pool whose process died is broken as a whole: that is a failure.)"""
+    return type(error).__name__ == "KilledWorker"
+
+
+def _fail_orphans(instance: dg.DagsterInstance, task: PartitionRun) -> None:
+    """Runs of a dead worker stay STARTED forever: mark them failed, free their pool slots."""
+    runs = instance.get_runs(
+        dg.RunsFilter(
+            tags={TASK_TAG: task.tags[TASK_TAG]},
+            statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED],
+        )
+    )
+    for run in runs:
+        instance.report_run_failed(run, "its worker died")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
 
 
 __all__ = ["GraphFailure", "PartitionRun", "Workers", "run_partition"]

@@ -6,7 +6,6 @@ import os
 
 import dagster as dg
 import mlflow
-from filelock import FileLock
 from pydantic import Field
 
 from embaug_core.embeddings import ProductVectors, product_vectors
@@ -15,6 +14,7 @@ from embaug_core.home import Home
 from embaug_core.lineage import Lineage, current_lineage
 from embaug_core.serving.product import EncoderSpec
 from embaug_core.store import Store
+from embaug_core.team import first_use_lock
 from embaug_core.tracking import use_tracking_store
 from embaug_core.vector_cache import cached_vectors
 
@@ -116,7 +116,7 @@ class MlflowResource(dg.ConfigurableResource):
         """
         home = Home.from_env().create()
         use_tracking_store(self.uri())
-        with FileLock(home.root / "mlflow.lock", timeout=300):
+        with first_use_lock(home.root / "mlflow.lock"):
             found = mlflow.get_experiment_by_name(self.experiment)
             if found is None:
                 return mlflow.create_experiment(
@@ -138,7 +138,7 @@ class MlflowResource(dg.ConfigurableResource):
         """The id of the parent run that groups the runs of one comparison (one catalogue
         and its vectors), created on first use under the same lock."""
         experiment = self.experiment_id()
-        with FileLock(Home.from_env().root / "mlflow.lock", timeout=300):
+        with first_use_lock(Home.from_env().root / "mlflow.lock"):
             client = mlflow.MlflowClient()
             found = client.search_runs(
                 [experiment], f"tags.`{TAG_PARENT}` = '{key}'", max_results=1

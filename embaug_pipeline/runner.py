@@ -12,6 +12,7 @@ import time
 import dagster as dg
 
 from embaug_core.home import Home
+from embaug_core.team import database_url, ensure_mlflow_schema, normalise_environment
 from embaug_pipeline import definitions
 
 logger = logging.getLogger(__name__)
@@ -37,8 +38,9 @@ class GraphFailure(RuntimeError):
         return GraphFailure, (self.step, self.cause, self.detail, self.run_id)
 
 
+WRITTEN_BY_EMBAUG = "# Written by embaug for {mode} mode; delete this line to keep your edits."
 INSTANCE_YAML = """\
-# Written by embaug (edit freely; it is not overwritten).
+{header}
 concurrency:
   pools:
     default_limit: 1  # the pool embaug_duckdb: one DuckDB writer at a time, across runs
@@ -47,17 +49,33 @@ concurrency:
 telemetry:
   enabled: false
 """
+TEAM_STORAGE = """\
+storage:  # team mode: runs, event log and schedules in the team database
+  postgres:
+    postgres_url:
+      env: EMBAUG_DATABASE_URL
+"""
 
 
 def prepare_home() -> Home:
-    """Create EMBAUG_HOME and point Dagster at its instance folder, whose dagster.yaml (written
-    once) limits DuckDB writers to one at a time and runs to the number of cores."""
+    """Create EMBAUG_HOME and point Dagster at its instance folder. Its dagster.yaml limits
+    DuckDB writers to one at a time and runs to the number of cores; in team mode
+    (EMBAUG_DATABASE_URL) it keeps the instance in Postgres, and MLflow's schema is made. The
+    file is rewritten when the mode changes, unless a person took embaug's first line out."""
+    normalise_environment()
     home = Home.from_env().create()
     os.environ["EMBAUG_HOME"] = str(home.root)
     os.environ["DAGSTER_HOME"] = str(home.dagster_home)
+    team = bool(database_url())
+    header = WRITTEN_BY_EMBAUG.format(mode="team" if team else "single-machine")
+    wanted = INSTANCE_YAML.format(header=header, runs=max(2, os.cpu_count() or 1))
+    wanted += TEAM_STORAGE if team else ""
     instance_yaml = home.dagster_home / "dagster.yaml"
-    if not instance_yaml.exists() or not instance_yaml.read_text().strip():
-        instance_yaml.write_text(INSTANCE_YAML.format(runs=max(2, os.cpu_count() or 1)))
+    found = instance_yaml.read_text() if instance_yaml.exists() else ""
+    if not found.strip() or (found.startswith("# Written by embaug") and found != wanted):
+        instance_yaml.write_text(wanted)
+    if team:
+        ensure_mlflow_schema(database_url())
     return home
 
 

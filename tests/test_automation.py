@@ -10,7 +10,6 @@ import dagster as dg
 import pytest
 from PIL import Image
 
-from embaug_core.methods import METHODS
 from embaug_pipeline import definitions
 from embaug_pipeline.automation import (
     DOWNSTREAM,
@@ -19,7 +18,7 @@ from embaug_pipeline.automation import (
     retrain_downstream,
     weekly_retraining,
 )
-from embaug_pipeline.partitions import TRIALS
+from embaug_pipeline.partitions import METHOD_KEYS, TRIALS
 from tests.conftest import write_kaggle_slice
 
 
@@ -119,7 +118,7 @@ def test_each_successful_refresh_continues_as_one_backfill_of_everything_downstr
     assert {name: partitions.count(name) for name in DOWNSTREAM} == {
         "trial_splits": len(TRIALS),
         "label_sets": len(TRIALS),
-        "trained_models": len(TRIALS) * len(METHODS),
+        "trained_models": len(TRIALS) * len(METHOD_KEYS),
         "evaluation_report": 1,
         "labeling_queue": 1,
     }
