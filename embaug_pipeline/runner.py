@@ -156,7 +156,9 @@ def step_failure(result: dg.ExecuteInProcessResult) -> tuple[str, str, str] | No
             if any(error.cls_name == "DagsterAssetCheckFailedError" for error in chain):
                 continue
             detail = event.step_failure_data.error.to_string()
-            return str(event.step_key), _without_class(chain[-1]), detail
+            # The error the step raised, under Dagster's wrappers (not the cause it chains).
+            raised = next((e for e in chain if not e.cls_name.startswith("Dagster")), chain[-1])
+            return str(event.step_key), _without_class(raised), detail
     return None
 
 

@@ -118,7 +118,9 @@ def test_every_method_is_deterministic_and_handles_odd_and_single_batches(name, 
     a = get_augmenter(name)(x, y, torch.Generator().manual_seed(5))
     b = get_augmenter(name)(x, y, torch.Generator().manual_seed(5))
     torch.testing.assert_close(a, b)
-    expected = size if name in ("control", "zeta_mixup") or size == 1 else size // 2
+    expected = (
+        size if name in ("control", "zeta_mixup", "label_smoothing") or size == 1 else size // 2
+    )
     assert len(a[0]) == len(a[1]) == expected
     assert torch.isfinite(a[0]).all() and torch.isfinite(a[1]).all()
 
@@ -134,3 +136,10 @@ def test_bad_names_and_parameters_say_what_is_accepted():
         get_augmenter("zeta_mixup", gamma=-1)
     with pytest.raises(ValueError, match="accepted: alpha, softness, negative_mass, gamma"):
         get_augmenter("control", beta=2)
+
+
+def test_label_smoothing_spreads_epsilon_over_every_class():
+    x, y = batch(4)
+    _, smoothed = get_augmenter("label_smoothing", smoothing=0.1)(x, y, torch.Generator())
+    torch.testing.assert_close(smoothed, y * 0.9 + 0.1 / y.shape[1])
+    torch.testing.assert_close(smoothed.sum(1), torch.ones(4))

@@ -1,5 +1,5 @@
 """The production model as MLflow serves it: a pyfunc whose input is a table of products
-(`title`, `description`, `image` bytes or base64, or `image_path` under the allowed roots) and
+(`title`, `description`, `image` as base64 text, or `image_path` under the allowed roots) and
 whose output is category, probability, none flag, top 3 and a per-row error."""
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ INPUT_SCHEMA = Schema(
         ColSpec(DataType.string, "product_id", required=False),
         ColSpec(DataType.string, "title", required=False),
         ColSpec(DataType.string, "description", required=False),
-        ColSpec(DataType.binary, "image", required=False),
+        # Base64 text, decoded row by row: one bad image is that row's error, not a 400 for
+        # the whole request (MLflow rejects a whole request whose binary column fails).
+        ColSpec(DataType.string, "image", required=False),
         ColSpec(DataType.string, "image_path", required=False),
     ]
 )

@@ -5,6 +5,7 @@ trained again: its run is found by fingerprint and kept."""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import asdict, dataclass
 
 import pandas as pd
@@ -126,10 +127,11 @@ def publish_production(
 
 
 def _example(store: Store) -> pd.DataFrame:
-    """One real product as the model's input example (image as bytes)."""
+    """One real product as the model's input example (image as base64 text)."""
     product = store.products().iloc[0]
     example = {"product_id": product["product_id"], "title": product["title"]}
     example["description"] = product["description"]
     if product["image_sha256"]:
-        example["image"] = store.image_bytes([product["image_sha256"]])[product["image_sha256"]]
+        data = store.image_bytes([product["image_sha256"]])[product["image_sha256"]]
+        example["image"] = base64.b64encode(data).decode()
     return pd.DataFrame([example])

@@ -35,7 +35,7 @@ def _predict(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     limits = product.limits
     settings = CatalogSettings(
-        image_roots=limits.image_roots + tuple(args.image_root),
+        image_roots=tuple(args.image_root),  # none given: the file's own folder
         max_image_bytes=limits.max_image_bytes,
         max_image_pixels=limits.max_image_pixels,
         max_aspect_ratio=limits.max_aspect_ratio,
@@ -85,6 +85,7 @@ def add_commands(commands) -> None:
         "--image-root",
         action="append",
         default=[],
-        help="another folder image paths may point into (repeatable)",
+        help="a folder image paths may point into, links followed (repeatable; default: the "
+        "file's own folder)",
     )
     predict.set_defaults(handler=_predict)
