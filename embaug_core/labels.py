@@ -108,7 +108,9 @@ def augment_labels(
     `stop_on="shrink"`: a class is done after its first step smaller than the one before (an
     empty step included); `"grow"`: after its first step larger than the one before (the
     paper's literal text). The step that meets the condition is kept. `stop="per_class"`: each
-    class stops on its own and then claims no more neighbours; `"any"`: all stop when one does.
+    class stops on its own and then claims no more neighbours; `"any"`: all stop when one class
+    meets the condition. An empty step always ends its own class, and only that class unless it
+    meets the condition (METHODS.md section 7: an empty step is never "larger").
     """
     _check(k, stop, stop_on)
     unit = normalised(vectors)
@@ -139,16 +141,18 @@ def augment_labels(
         claims = np.bincount(pairs[:, 1], minlength=len(unit))
         kept = pairs[(claims[pairs[:, 1]] == 1) & ~in_holdout[pairs[:, 1]]]
         owner[kept[:, 1]] = kept[:, 0]
-        done = []
+        met, empty = [], []
         for c, _ in frontier:
             previous = len(steps[labels[c]][-1])
             added = np.sort(kept[kept[:, 0] == c, 1])
             steps[labels[c]].append(added)
-            met = len(added) < previous if stop_on == "shrink" else len(added) > previous
-            if met or not len(added):
-                done.append(c)
-        if done:
-            active[done if stop == "per_class" else slice(None)] = False
+            if len(added) < previous if stop_on == "shrink" else len(added) > previous:
+                met.append(c)
+            elif not len(added):
+                empty.append(c)
+        active[met + empty] = False
+        if met and stop == "any":
+            active[:] = False
     logger.info("label augmentation: %d steps, %d rows labelled", taken, int((owner >= 0).sum()))
     return AugmentedLabels(steps, taken)
 

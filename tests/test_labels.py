@@ -39,6 +39,20 @@ def test_binary_example_worked_by_hand_shrink_rule_and_holdout():
     assert as_sets(held) == {"P": [{0}, {1, 2}, set()], "N": [{8}, {6, 7}, {5}]}
 
 
+def test_under_stop_any_an_empty_step_ends_only_its_own_class():
+    # N's only neighbours (8, 7) are held out: its step 1 is empty, which ends N alone. P never
+    # grows (one row per step after two seeds), so under "grow" nothing stops P until its own
+    # step is empty: 6's new neighbour 7 is held out.
+    result = augment_labels(
+        arc(10), {"P": [0, 1], "N": [9]}, holdout=[7, 8], k=2, stop="any", stop_on="grow"
+    )
+    assert as_sets(result) == {
+        "P": [{0, 1}, {2}, {3}, {4}, {5}, {6}, set()],
+        "N": [{9}, set()],
+    }
+    assert result.n_steps == 6
+
+
 def test_contested_neighbours_go_to_nobody():
     # n_2(0) = {1, 2} and n_2(4) = {3, 2}: 2 is claimed twice, so it is dropped; then both
     # classes claim only 2 again, get nothing, and stop.
@@ -57,15 +71,17 @@ def reference(vectors, seeds, holdout, k, stop, stop_on):
     while active:
         taken = set().union(*(s for c in steps for s in steps[c]))
         primed = {c: set(nearest[list(steps[c][-1])].ravel().tolist()) - taken for c in active}
-        done = set()
+        met, empty = set(), set()
         for c in active:
             others = set().union(*(primed[o] for o in active if o != c))
             new = primed[c] - others - set(holdout)
             before = len(steps[c][-1])
             steps[c].append(new)
-            if not new or (len(new) < before if stop_on == "shrink" else len(new) > before):
-                done.add(c)
-        active = active - done if stop == "per_class" else (set() if done else active)
+            if len(new) < before if stop_on == "shrink" else len(new) > before:
+                met.add(c)
+            if not new:
+                empty.add(c)
+        active = set() if met and stop == "any" else active - met - empty
     return steps
 
 
