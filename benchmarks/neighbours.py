@@ -27,8 +27,8 @@ store and writes results/neighbours_full.json.
    indexes hold 8-bit codes (--ann-storage sq8, 2.8 GB; float32 or float16 codes would not fit
    beside the vectors in 12 GB). Every index searches these same float16 vectors, so "exact"
    is exact for them.
-   Time: exact search of 1M x 2,816 costs about 0.1 s a query here, and to convergence every
-   labelled row is a query, so the runs are capped at --ann-steps steps from few seeds
+   Time: exact search of 1M x 2,816 cost 0.25 s a query here (under load), and to convergence
+   every labelled row is a query, so the runs are capped at --ann-steps steps from few seeds
    (--ann-seed-share of each class): all kinds grow the same seeds over the same steps. The
    build of an approximate index pays off only over many queries, so build and grow are timed
    apart: grow speedups carry over to longer runs; end-to-end ones (build + grow) are for
@@ -463,7 +463,7 @@ def add_scale_flags(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         choices=list(KNOBS),
         default=["ivf"],
-        help="besides exact (HNSW's build at 1M x 2,816: about half an hour here)",
+        help="besides exact (HNSW's build at 1M x 2,816 took 37 min here)",
     )
     parser.add_argument("--ann-storage", default="sq8", help="codes of the approximate indexes")
     parser.add_argument("--ann-nlist", type=int, default=None, help="IVF lists (sqrt(n))")
