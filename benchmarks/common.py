@@ -125,15 +125,16 @@ def catalogue_sample(products: int, seed: int = 0) -> Catalog:
 
 
 def clustered_vectors(
-    n: int, dim: int, centres: int, seed: int = 0, spread: float = 1.0
+    n: int, dim: int, centres: int, seed: int = 0, spread: float = 1.0, dtype: type = np.float32
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`n` float32 vectors around `centres` gaussian centres with Zipf-like cluster sizes
-    (like the catalogue's classes), and each vector's cluster; made in chunks to bound memory."""
+    """`n` vectors (float32, or `dtype`: float16 halves the memory) around `centres` gaussian
+    centres with Zipf-like cluster sizes (like the catalogue's classes), and each vector's
+    cluster; made in chunks to bound memory."""
     rng = np.random.default_rng(seed)
     centre_vectors = rng.standard_normal((centres, dim), dtype=np.float32)
     weights = 1.0 / np.arange(1, centres + 1) ** 0.8
     cluster = rng.choice(centres, size=n, p=weights / weights.sum())
-    out = np.empty((n, dim), dtype=np.float32)
+    out = np.empty((n, dim), dtype=dtype)
     for start in range(0, n, 65_536):
         part = cluster[start : start + 65_536]
         noise = rng.standard_normal((len(part), dim), dtype=np.float32)
@@ -249,12 +250,12 @@ def command(module: str, argv: list[str]) -> str:
     return f"EMBAUG_HOME={shlex.quote(str(shown))} {line}"
 
 
-def write(name: str, payload: dict) -> Path:
-    """Write results/NAME.json with the machine, the command that produced it, when, and how
-    long the process had run."""
+def write(name: str, payload: dict, module: str | None = None) -> Path:
+    """Write results/NAME.json with the machine, the command that produced it (with `python -m
+    module`, by default benchmarks.NAME without _full), when, and how long the process had run."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    module = f"benchmarks.{name.removesuffix('_full')}"
+    module = module or f"benchmarks.{name.removesuffix('_full')}"
     body = {
         "machine": machine(),
         "command": command(module, sys.argv[1:]),
@@ -278,11 +279,15 @@ def main(
     parser: Callable[[], argparse.ArgumentParser],
     run: Callable[[argparse.Namespace], dict],
     render: Callable[[dict], str],
+    part: Callable[[argparse.Namespace], str] = lambda args: "",
 ) -> None:
     """What every `python -m benchmarks.NAME` does: parse its flags, run, print, write NAME.json
-    (NAME_full.json with --full, the whole-catalogue variant, so both can stand side by side)."""
+    (NAME_full.json with --full, the whole-catalogue variant, or NAME_PART.json for a part that
+    runs on its own, `part(args)`; so they can all stand side by side)."""
     setup_logging()
     args = parser().parse_args()
     result = run(args)
     print(render(result))
-    print(f"written: {write(f'{name}_full' if getattr(args, 'full', False) else name, result)}")
+    suffix = "full" if getattr(args, "full", False) else part(args)
+    results = f"{name}_{suffix}" if suffix else name
+    print(f"written: {write(results, result, module=f'benchmarks.{name}')}")

@@ -3,12 +3,22 @@ independent set-based reference of METHODS.md section 6."""
 
 from __future__ import annotations
 
+import faiss
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from embaug_core.labels import augment_labels, neighbours, normalised, propagate_labels
+from embaug_core import labels as labels_module
+from embaug_core.labels import (
+    ExactSearch,
+    NeighbourIndex,
+    augment_labels,
+    build_index,
+    neighbours,
+    normalised,
+    propagate_labels,
+)
 
 
 def arc(n: int) -> np.ndarray:
@@ -39,6 +49,20 @@ def test_binary_example_worked_by_hand_shrink_rule_and_holdout():
     assert as_sets(held) == {"P": [{0}, {1, 2}, set()], "N": [{8}, {6, 7}, {5}]}
 
 
+def test_under_stop_any_an_empty_step_ends_only_its_own_class():
+    # N's only neighbours (8, 7) are held out: its step 1 is empty, which ends N alone. P never
+    # grows (one row per step after two seeds), so under "grow" nothing stops P until its own
+    # step is empty: 6's new neighbour 7 is held out.
+    result = augment_labels(
+        arc(10), {"P": [0, 1], "N": [9]}, holdout=[7, 8], k=2, stop="any", stop_on="grow"
+    )
+    assert as_sets(result) == {
+        "P": [{0, 1}, {2}, {3}, {4}, {5}, {6}, set()],
+        "N": [{9}, set()],
+    }
+    assert result.n_steps == 6
+
+
 def test_contested_neighbours_go_to_nobody():
     # n_2(0) = {1, 2} and n_2(4) = {3, 2}: 2 is claimed twice, so it is dropped; then both
     # classes claim only 2 again, get nothing, and stop.
@@ -57,15 +81,17 @@ def reference(vectors, seeds, holdout, k, stop, stop_on):
     while active:
         taken = set().union(*(s for c in steps for s in steps[c]))
         primed = {c: set(nearest[list(steps[c][-1])].ravel().tolist()) - taken for c in active}
-        done = set()
+        met, empty = set(), set()
         for c in active:
             others = set().union(*(primed[o] for o in active if o != c))
             new = primed[c] - others - set(holdout)
             before = len(steps[c][-1])
             steps[c].append(new)
-            if not new or (len(new) < before if stop_on == "shrink" else len(new) > before):
-                done.add(c)
-        active = active - done if stop == "per_class" else (set() if done else active)
+            if len(new) < before if stop_on == "shrink" else len(new) > before:
+                met.add(c)
+            if not new:
+                empty.add(c)
+        active = set() if met and stop == "any" else active - met - empty
     return steps
 
 
@@ -93,8 +119,6 @@ def test_matches_the_set_reference_and_keeps_classes_disjoint(seed, n, classes, 
 
 def test_a_point_is_never_its_own_neighbour_even_among_duplicates():
     vectors = normalised(np.repeat(np.eye(3, dtype=np.float32), 4, axis=0))  # 4 copies each
-    import faiss
-
     index = faiss.IndexFlatIP(3)
     index.add(vectors)
     rows = np.arange(12)
@@ -164,3 +188,91 @@ def test_trial_label_sets_and_their_quality_against_the_truth():
     n_aug = (table["source"] == "knn_aug").sum()
     assert quality.loc[("knn_aug", "ALL"), "labels"] == n_aug
     assert (table["source"] == "label_prop").sum() <= n_aug
+
+
+def clustered(n: int, dim: int, centres: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian clusters, well apart: each point's nearest neighbours are mostly its own."""
+    rng = np.random.default_rng(seed)
+    cluster = rng.integers(centres, size=n)
+    centre = 3 * rng.standard_normal((centres, dim), dtype=np.float32)
+    return centre[cluster] + rng.standard_normal((n, dim), dtype=np.float32), cluster
+
+
+def added(result) -> set[tuple[int, str]]:
+    table = result.table()
+    table = table[table["step"] > 0]
+    return set(zip(table["row"], table["label"], strict=True))
+
+
+@pytest.fixture(scope="module")
+def clusters():
+    vectors, cluster = clustered(3000, 16, 6, seed=0)
+    order = np.random.default_rng(1).permutation(len(vectors))
+    seeds = {f"c{c}": [row for row in order[:60] if cluster[row] == c] for c in range(6)}
+    holdout = order[60:660]
+    return vectors, seeds, holdout, augment_labels(vectors, seeds, holdout, k=10)
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_approximate_indexes_add_nearly_the_exact_labels_and_keep_the_invariants(clusters, kind):
+    vectors, seeds, holdout, exact = clusters
+    built = build_index(vectors[:500], NeighbourIndex(kind))  # not exact search in disguise
+    assert isinstance(built, faiss.IndexIVF if kind == "ivf" else faiss.IndexHNSW)
+    result = augment_labels(vectors, seeds, holdout, k=10, index=kind)
+    same = added(result) & added(exact)
+    assert len(same) >= 0.95 * max(len(added(exact)), len(added(result)))
+    labelled = [row for steps in result.steps.values() for s in steps for row in s.tolist()]
+    assert len(labelled) == len(set(labelled))  # disjoint across classes and steps
+    assert not set(labelled) & set(holdout.tolist())
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_propagation_over_an_approximate_index_nearly_matches_exact(clusters, kind):
+    vectors, seeds, holdout, _ = clusters
+    seeded = [row for rows in seeds.values() for row in rows]
+    unlabeled = np.setdiff1d(np.arange(len(vectors)), [*holdout, *seeded])
+    exact = propagate_labels(vectors, seeds, unlabeled, steps=5, k=10)
+    approximate = propagate_labels(vectors, seeds, unlabeled, steps=5, k=10, index=kind)
+    both = exact.merge(approximate, on="row", how="outer", suffixes=("_exact", "_approx"))
+    assert (both["label_exact"] == both["label_approx"]).mean() >= 0.95
+
+
+def test_exact_search_over_blocks_matches_a_flat_index_for_any_float_dtype(monkeypatch):
+    monkeypatch.setattr(labels_module, "BLOCK_ROWS", 16)  # 100 rows: 7 blocks, merged
+    vectors = np.random.default_rng(2).normal(size=(100, 8)).astype(np.float16)
+    flat = faiss.IndexFlatIP(8)
+    flat.add(normalised(vectors))
+    queries = normalised(vectors[:10])
+    similarity, found = ExactSearch(vectors).search(queries, 5)
+    flat_similarity, flat_found = flat.search(queries, 5)
+    np.testing.assert_array_equal(found, flat_found)
+    np.testing.assert_allclose(similarity, flat_similarity, rtol=1e-5)
+    assert ExactSearch(vectors[:3]).search(queries, 5)[1][:, 3:].tolist() == [[-1, -1]] * 10
+
+
+def test_ivf_on_too_few_vectors_warns_and_searches_exactly(caplog):
+    vectors, _ = clustered(200, 4, 2, seed=3)
+    assert isinstance(build_index(vectors[:30], NeighbourIndex("ivf")), ExactSearch)
+    assert "too few for IVF" in caplog.text
+    index = build_index(vectors, NeighbourIndex("ivf", nlist=50))
+    assert index.nlist == 200 // 39  # at least 39 training vectors a list
+    assert "50 lists asked for" in caplog.text
+
+
+def test_index_settings_are_checked_with_what_is_accepted():
+    with pytest.raises(ValueError, match="kind must be one of exact, ivf, hnsw, got 'annoy'"):
+        NeighbourIndex("annoy")
+    with pytest.raises(ValueError, match="storage must be one of flat, fp16, sq8"):
+        NeighbourIndex("ivf", storage="pq")
+    with pytest.raises(ValueError, match="exact search reads the vectors as given"):
+        NeighbourIndex(storage="sq8")
+    for field in ("nprobe", "ef_search", "ef_construction", "nlist"):
+        with pytest.raises(ValueError, match=f"{field} must be at least 1"):
+            NeighbourIndex("ivf", **{field: 0})
+    with pytest.raises(ValueError, match="m \\(HNSW links a vector\\) must be at least 2"):
+        NeighbourIndex("hnsw", m=1)
+    vectors = np.eye(3, dtype=np.float32)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        augment_labels(vectors, {"a": [0]}, [], index="IVF")
+    with pytest.raises(TypeError, match="or a NeighbourIndex"):
+        propagate_labels(vectors, {"a": [0]}, [1], steps=1, index=4)
