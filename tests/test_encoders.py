@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import torch
 from PIL import Image
 
 from embaug_core.encoders import ImageEncoder, TextEncoder
-from embaug_core.encoders.image import bundled_lite0_checkpoint, rename_to_timm
+from embaug_core.encoders.image import bundled_lite0_checkpoint, rename_to_timm, to_rgb_square
 
 
 def test_text_vectors_are_two_layer_means_unaffected_by_padding(text_encoder):
@@ -91,3 +92,102 @@ def test_widths_are_known_without_loading_the_networks():
     text, image = TextEncoder(), ImageEncoder()
     assert (text.dim, image.dim) == (768, 1280)
     assert "_model" not in text.__dict__ and "_model" not in image.__dict__
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_thin_image_is_padded_in_bounded_time_and_memory(image_encoder):
+    """A 100000 x 1 strip passes any pixel limit; padding it whole would ask for a 30 GB
+    canvas. It must cost what a small image costs."""
+    strip = png(Image.new("RGB", (100_000, 1), (200, 20, 20)))
+    started = time.perf_counter()
+    square = image_encoder.square_pixels(strip)
+    assert time.perf_counter() - started < 2
+    assert square.shape == (224, 224, 3)
+    red_rows = (square[..., 0].astype(int) - square[..., 1] > 50).any(axis=1)
+    assert np.flatnonzero(red_rows).tolist() == [111]  # the strip, centred on white
+    assert np.isfinite(image_encoder.encode([strip])).all()
+
+
+def test_images_at_the_pad_limit_keep_the_plain_path():
+    """Photos up to MAX_PAD_SIDE are padded then resized exactly as before the limit."""
+    photo = Image.new("RGB", (60, 80), (10, 120, 200))
+    photo.paste((250, 250, 0), (10, 10, 40, 50))
+    square = Image.new("RGB", (80, 80), (255, 255, 255))
+    square.paste(photo, (10, 0))
+    expected = np.asarray(square.resize((224, 224), Image.Resampling.BICUBIC))
+    np.testing.assert_array_equal(np.asarray(to_rgb_square(photo, 224)), expected)
+
+
+def darkest_photo(folder: Path, count: int = 20) -> Image.Image:
+    """The darkest of the first catalogue photos, in 8-bit grey: far from a white square."""
+    photos = []
+    for path in sorted((folder / "images").glob("*.jpg"))[:count]:
+        with Image.open(path) as image:
+            photos.append(image.convert("L"))
+    return min(photos, key=lambda photo: np.asarray(photo).mean())
+
+
+def deep_versions(grey: Image.Image) -> dict[str, Image.Image]:
+    """The same photo stored deeper than 8 bits, as a file would give it."""
+    values = np.asarray(grey)
+    return {
+        "I;16": Image.fromarray(values.astype(np.uint16) * 257),
+        "I;16B": Image.fromarray((values.astype(np.uint16) * 257).astype(">u2")),
+        "I": Image.fromarray(values.astype(np.int32) * 257),
+        "F": Image.fromarray(values.astype(np.float32) / 255),
+    }
+
+
+def test_deep_images_keep_their_pixels(kaggle_slice: Path):
+    grey = darkest_photo(kaggle_slice)
+    expected = np.asarray(to_rgb_square(grey, 224))
+    for mode, image in deep_versions(grey).items():
+        assert image.mode == mode
+        np.testing.assert_array_equal(np.asarray(to_rgb_square(image, 224)), expected, mode)
+
+
+def test_floats_outside_the_unit_range_are_stretched_by_their_own_range(kaggle_slice: Path):
+    values = np.asarray(darkest_photo(kaggle_slice)).astype(np.float32)
+    stretched = (values - values.min()) * (255 / (values.max() - values.min()))
+    expected = Image.fromarray(np.rint(stretched).astype(np.uint8))
+    image = Image.fromarray(values * 3 - 100)
+    np.testing.assert_array_equal(
+        np.asarray(to_rgb_square(image, 224)), np.asarray(to_rgb_square(expected, 224))
+    )
+
+
+def test_non_finite_pixels_are_refused_with_a_reason():
+    values = np.full((8, 8), 0.5, dtype=np.float32)
+    values[3, 3] = np.nan
+    with pytest.raises(ValueError, match="not finite"):
+        to_rgb_square(Image.fromarray(values), 224)
+
+
+def test_a_16_bit_png_and_a_float_tiff_embed_like_the_8_bit_photo(
+    image_encoder, kaggle_slice: Path
+):
+    """Before, both came out as a white square (cosine 0.998 to white)."""
+    grey = darkest_photo(kaggle_slice)
+    deep = deep_versions(grey)
+    tiff = io.BytesIO()
+    deep["F"].save(tiff, format="TIFF")
+    files = [png(grey), png(deep["I;16"]), tiff.getvalue(), png(Image.new("L", grey.size, 255))]
+    eight_bit, sixteen_bit, floats, white = image_encoder.encode(files)
+
+    def cosine(u, v):
+        return u @ v / np.linalg.norm(u) / np.linalg.norm(v)
+
+    for vector in (sixteen_bit, floats):
+        assert cosine(vector, eight_bit) > 0.99
+        assert cosine(vector, white) < cosine(eight_bit, white) + 0.01 < 0.99
+
+
+def test_an_image_that_cannot_be_read_is_named_in_the_error(image_encoder):
+    good = png(Image.new("RGB", (60, 80), (10, 120, 200)))
+    with pytest.raises(ValueError, match=r"image 2 of 3 \(11 bytes\)"):
+        image_encoder.encode([good, good, b"not a photo"])
