@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import io
+import json
+import shutil
 import time
 from pathlib import Path
 
@@ -13,7 +16,9 @@ import timm
 import torch
 from PIL import Image
 
+from embaug_core.catalog import html_to_text
 from embaug_core.encoders import ImageEncoder, TextEncoder
+from embaug_core.encoders import text as text_module
 from embaug_core.encoders.image import bundled_lite0_checkpoint, rename_to_timm, to_rgb_square
 
 
@@ -191,3 +196,73 @@ def test_an_image_that_cannot_be_read_is_named_in_the_error(image_encoder):
     good = png(Image.new("RGB", (60, 80), (10, 120, 200)))
     with pytest.raises(ValueError, match=r"image 2 of 3 \(11 bytes\)"):
         image_encoder.encode([good, good, b"not a photo"])
+
+
+def real_descriptions(folder: Path) -> list[str]:
+    """The descriptions of the catalogue slice, as the catalogue reads them (HTML to text)."""
+    with gzip.open(folder / "styles.jsonl.gz", "rt", encoding="utf-8") as lines:
+        documents = [json.loads(line)["data"] for line in lines]
+    html = [
+        (d.get("productDescriptors") or {}).get("description", {}).get("value") for d in documents
+    ]
+    return [html_to_text(h) for h in html if h]
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("onnx")
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+def test_onnx_runtime_gives_the_pytorch_vectors_under_the_same_identity(
+    kaggle_slice: Path, onnx_cache: Path
+):
+    """The identity (the cache key) ignores the runtime: that is sound only if both agree."""
+    texts = [*real_descriptions(kaggle_slice), "", "Red running shoes"]
+    fast, slow = TextEncoder(cache_dir=onnx_cache), TextEncoder(runtime="torch")
+    assert len(texts) > 50 and fast.identity == slow.identity
+    similarity = cosines(fast.encode(texts), slow.encode(texts))
+    assert fast._graph is not None and slow._graph is None
+    assert similarity.min() > 0.9999
+    assert [path.suffix for path in onnx_cache.iterdir()] == [".onnx"]
+
+
+def test_the_exported_graph_is_reused(onnx_cache: Path, monkeypatch):
+    TextEncoder(cache_dir=onnx_cache)._exported()  # made by the test above, or now
+
+    def export_again(*args, **kwargs):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(text_module, "export", export_again)
+    assert TextEncoder(cache_dir=onnx_cache)._graph is not None
+
+
+def test_a_graph_that_disagrees_with_the_model_is_neither_used_nor_kept(
+    onnx_cache: Path, tmp_path: Path, monkeypatch, caplog
+):
+    good = TextEncoder(cache_dir=onnx_cache)._exported()
+    monkeypatch.setattr(text_module, "export", lambda _dir, target, _tok: shutil.copy(good, target))
+    monkeypatch.setattr(text_module, "agreement", lambda *args: 0.5)
+    encoder = TextEncoder(cache_dir=tmp_path)
+    vectors = encoder.encode(["Red running shoes"])
+    assert encoder._graph is None and "ONNX Runtime not used" in caplog.text
+    assert list(tmp_path.iterdir()) == []
+    expected = TextEncoder(runtime="torch").encode(["Red running shoes"])
+    np.testing.assert_allclose(vectors, expected, atol=1e-6)
+
+
+def test_a_broken_export_leaves_no_file_and_falls_back(tmp_path: Path, monkeypatch, caplog):
+    monkeypatch.setattr(
+        text_module, "export", lambda _dir, target, _tok: target.write_bytes(b"half a graph")
+    )
+    encoder = TextEncoder(cache_dir=tmp_path)
+    assert encoder._graph is None and "ONNX Runtime not used" in caplog.text
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_runtime_is_refused():
+    with pytest.raises(ValueError, match="runtime"):
+        TextEncoder(runtime="tensorflow")
