@@ -1,9 +1,10 @@
 """The text encoder as an ONNX Runtime graph: exported once from the local model directory,
 fused for CPU, checked against the PyTorch model, and cached on disk.
 
-On the 2-core benchmark machine the fused graph embeds descriptions well over 1.5x faster
-than the PyTorch model, with the same vectors (benchmarks/encoders.py). The export reads
-only the local directory; no hub is reached.
+On the shared 2-core benchmark machine the fused graph embeds titles about 2x and
+descriptions 1.2x-1.8x as fast as the PyTorch model (the spread is the machine's load), with
+the same vectors (benchmarks/encoders.py, benchmarks/notes.md). The export reads only the
+local directory; no hub is reached.
 """
 
 from __future__ import annotations
