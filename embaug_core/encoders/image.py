@@ -11,6 +11,7 @@ import hashlib
 import io
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 
@@ -19,9 +20,13 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from embaug_core.encoders.base import prefetched
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "tf_efficientnet_lite0"
+#: Batches decoded ahead of the network: enough to hide a slow file, few enough to bound memory.
+PREFETCH_BATCHES = 2
 
 
 def bundled_lite0_checkpoint() -> Path:
@@ -55,19 +60,72 @@ def rename_to_timm(state: dict[str, torch.Tensor], model: torch.nn.Module) -> di
 #: Modes converted to RGB directly: no alpha, so flattening onto white would change nothing.
 OPAQUE_MODES = ("RGB", "L")
 
+#: Grey modes deeper than 8 bits. PIL's own conversion to RGB clips them at 255, so a 16-bit
+#: or float photo would embed as a white square.
+DEEP_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
-def to_rgb_square(image: Image.Image, size: int) -> Image.Image:
-    """RGB on white (alpha flattened), padded to a square with white, bicubic resize."""
+#: Longest side padded as it always was (a canvas of at most 48 MiB in RGB). A longer image is
+#: shrunk to the output size before padding: a 100000 x 1 strip passes any pixel limit, but
+#: its square canvas would not fit in memory. The catalogue's photos (60 x 80) are far below.
+MAX_PAD_SIDE = 4096
+
+
+def deep_range(values: np.ndarray, mode: str) -> tuple[float, float]:
+    """The values that become black and white: the full 16-bit range for 16-bit data (and for
+    32-bit integers within it, as PIL gives some 16-bit files), [0, 1] for floats within it;
+    any other range has no standard meaning, so the image's own extremes are stretched."""
+    if not np.isfinite(values).all():
+        raise ValueError(f"{mode} image: some pixel values are not finite")
+    low, high = float(values.min()), float(values.max())
+    if mode.startswith("I;16") or (mode == "I" and low >= 0 and high <= 65535):
+        return 0.0, 65535.0
+    if mode == "F" and low >= 0 and high <= 1:
+        return 0.0, 1.0
+    return low, max(high, low + 1)  # a constant image of unknown range becomes black
+
+
+def to_eight_bit(image: Image.Image) -> Image.Image:
+    """A deep grey image as 8-bit grey, scaled by its real value range (`deep_range`)."""
+    if image.mode not in DEEP_MODES:
+        return image
+    values = np.array(image, dtype=np.float32)
+    low, high = deep_range(values, image.mode)
+    values -= low
+    values *= 255 / (high - low)
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8))
+
+
+def on_white(image: Image.Image) -> Image.Image:
+    """RGB, any transparency flattened onto white."""
     if image.mode in OPAQUE_MODES and "transparency" not in image.info:
-        image = image.convert("RGB")  # the catalogue's JPEGs: skips two full-image passes
-    else:
-        image = image.convert("RGBA")
-        canvas = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(canvas, image).convert("RGB")
+        return image.convert("RGB")  # the catalogue's JPEGs: skips two full-image passes
+    image = image.convert("RGBA")
+    canvas = Image.new("RGBA", image.size, (255, 255, 255, 255))
+    return Image.alpha_composite(canvas, image).convert("RGB")
+
+
+def shrink(image: Image.Image, size: int) -> Image.Image:
+    """Bicubic, to a longer side of `size`, keeping the aspect ratio (at least 1 pixel)."""
+    scale = size / max(image.size)
+    width, height = (max(1, round(side * scale)) for side in image.size)
+    return image.resize((width, height), Image.Resampling.BICUBIC)
+
+
+def pad_square(image: Image.Image) -> Image.Image:
+    """Centred on a white square as wide as its longer side."""
     side = max(image.size)
     square = Image.new("RGB", (side, side), (255, 255, 255))
     square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
-    return square.resize((size, size), Image.Resampling.BICUBIC)
+    return square
+
+
+def to_rgb_square(image: Image.Image, size: int) -> Image.Image:
+    """RGB on white (deep grey scaled to 8 bits, alpha flattened), padded to a square with
+    white, bicubic resize. Longer than MAX_PAD_SIDE: shrunk first, so the canvas stays small."""
+    image = on_white(to_eight_bit(image))
+    if max(image.size) > MAX_PAD_SIDE:
+        return pad_square(shrink(image, size))
+    return pad_square(image).resize((size, size), Image.Resampling.BICUBIC)
 
 
 class ImageEncoder:
@@ -131,26 +189,56 @@ class ImageEncoder:
         with Image.open(io.BytesIO(data)) as image:
             return np.asarray(to_rgb_square(image, self.image_size))
 
-    def preprocess(self, items: Sequence[bytes]) -> torch.Tensor:
-        """A batch of encoded images as the normalised (N, 3, H, W) channels-last input.
+    def pixels(self, items: Sequence[bytes], rows: range) -> np.ndarray:
+        """Items `rows` as (N, size, size, 3) uint8; an image that cannot be made square
+        fails with its position and size, so one broken file is found, not guessed."""
+        squares = []
+        for row in rows:
+            try:
+                squares.append(self.square_pixels(items[row]))
+            except Exception as error:  # PIL raises many types for broken files
+                raise ValueError(
+                    f"image {row} of {len(items)} ({len(items[row])} bytes) cannot be "
+                    f"embedded: {error}"
+                ) from error
+        return np.stack(squares)
+
+    def normalise(self, pixels: np.ndarray) -> torch.Tensor:
+        """(N, H, W, 3) uint8 as the normalised (N, 3, H, W) channels-last input.
 
         Stacked as uint8 and scaled once in place: the channels-last layout comes free from
         the (N, H, W, 3) arrays, and per-image float conversion cost more than a third of the
         preparation (benchmarks/encoders.py).
         """
         mean, std = self._normalisation
-        pixels = torch.from_numpy(np.stack([self.square_pixels(d) for d in items]))
-        batch = pixels.permute(0, 3, 1, 2).float()
+        batch = torch.from_numpy(pixels).permute(0, 3, 1, 2).float()
         return batch.mul_(1 / (255 * std)).sub_(mean / std)
+
+    def preprocess(self, items: Sequence[bytes]) -> torch.Tensor:
+        """A batch of encoded images as the network's input."""
+        return self.normalise(self.pixels(items, range(len(items))))
 
     @torch.inference_mode()
     def encode(self, items: Sequence[bytes], progress: bool = False) -> np.ndarray:
-        """Embed encoded image files (JPEG, PNG, ...) given as bytes."""
+        """Embed encoded image files (JPEG, PNG, ...) given as bytes.
+
+        A worker thread decodes, pads and resizes the next batches while the network runs on
+        this one (PIL releases the GIL while it works).
+        """
         out = np.zeros((len(items), self.dim), dtype=np.float32)
-        for start in tqdm(
-            range(0, len(items), self.batch_size), desc="image", disable=not progress, unit="batch"
-        ):
-            batch = self.preprocess(items[start : start + self.batch_size])
-            features = self._model.forward_features(batch)
-            out[start : start + len(batch)] = features.mean(dim=(2, 3)).numpy()
+        starts = range(0, len(items), self.batch_size)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-decode") as pool:
+            batches = prefetched(
+                pool,
+                lambda start: self.pixels(
+                    items, range(start, min(start + self.batch_size, len(items)))
+                ),
+                starts,
+                ahead=PREFETCH_BATCHES,
+            )
+            for start, pixels in zip(
+                tqdm(starts, desc="image", disable=not progress, unit="batch"), batches, strict=True
+            ):
+                features = self._model.forward_features(self.normalise(pixels))
+                out[start : start + len(pixels)] = features.mean(dim=(2, 3)).numpy()
         return out
