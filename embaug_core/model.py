@@ -87,8 +87,9 @@ class Classifier:
         activation = torch.sigmoid if self.output == "sigmoid" else lambda z: torch.softmax(z, 1)
         was_training = self.head.training
         self.head.eval()
+        device = next(self.head.parameters()).device  # the GPU while training there
         parts = [
-            activation(self.head(torch.from_numpy(z[i : i + batch_size]))).numpy()
+            activation(self.head(torch.from_numpy(z[i : i + batch_size]).to(device))).cpu().numpy()
             for i in range(0, len(z), batch_size)
         ]
         self.head.train(was_training)

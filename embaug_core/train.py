@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from embaug_core.device import resolve_device
 from embaug_core.mixup import Augmenter, ZetaMixup
 from embaug_core.model import Classifier, Standardizer, build_head
 
@@ -43,6 +44,9 @@ class TrainConfig:
         default=True, metadata={"doc": "Standardise inputs with training statistics"}
     )
     seed: int = 0
+    device: str = field(
+        default="auto", metadata={"doc": "auto (a CUDA GPU where there is one), cpu or cuda"}
+    )
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.step_epochs < 1:
@@ -104,10 +108,11 @@ def train_classifier(
         )
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
+    device = resolve_device(config.device)
     standardizer = _standardizer(x, config.standardize)
-    inputs = torch.from_numpy(standardizer(x))
-    targets = one_hot(labels, len(classes))
-    head = build_head(config.head, x.shape[1], len(classes))
+    inputs = torch.from_numpy(standardizer(x)).to(device)
+    targets = one_hot(labels, len(classes)).to(device)
+    head = build_head(config.head, x.shape[1], len(classes)).to(device)
     classifier = Classifier(classes, standardizer, head, head_kind=config.head, output=output)
     layers = split_first_layer(head)  # once: slicing a Sequential builds a new module
     # foreach: the same updates as the per-tensor loop, about a third faster per step on CPU.
@@ -129,7 +134,7 @@ def train_classifier(
         order = torch.randperm(len(x), generator=generator)
         total, seen = 0.0, 0
         for start in range(0, len(x), config.batch_size):
-            rows = order[start : start + config.batch_size]
+            rows = order[start : start + config.batch_size].to(device)
             logits, batch_y = augmented_logits(
                 layers, augmenter, inputs[rows], targets[rows], generator
             )
@@ -142,7 +147,7 @@ def train_classifier(
             seen += len(batch_y)
         if on_epoch:
             on_epoch(epoch, total / seen, schedule.get_last_lr()[0], classifier)
-    head.eval()
+    head.eval().cpu()  # saved, loaded and served on the CPU wherever it was trained
     return classifier
 
 

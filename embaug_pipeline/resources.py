@@ -42,18 +42,28 @@ class EncodersResource(dg.ConfigurableResource):
 
     text_model_dir: str = ""
     text_max_length: int = 256
-    text_batch_size: int = 64
+    text_batch_size: int = Field(0, description="0: 64 on a CPU, 256 on a GPU")
     image_model: str = "tf_efficientnet_lite0"
     image_checkpoint: str = ""
     image_size: int = 224
-    image_batch_size: int = 16
+    image_batch_size: int = Field(0, description="0: 16 on a CPU, 128 on a GPU")
+    device: str = Field("auto", description="auto (a CUDA GPU where there is one), cpu or cuda")
 
     def text(self) -> TextEncoder:
-        return TextEncoder(self.text_model_dir or None, self.text_max_length, self.text_batch_size)
+        return TextEncoder(
+            self.text_model_dir or None,
+            self.text_max_length,
+            self.text_batch_size,
+            device=self.device,
+        )
 
     def image(self) -> ImageEncoder:
         return ImageEncoder(
-            self.image_model, self.image_checkpoint or None, self.image_size, self.image_batch_size
+            self.image_model,
+            self.image_checkpoint or None,
+            self.image_size,
+            self.image_batch_size,
+            self.device,
         )
 
     def identities(self, features: tuple[str, ...]) -> dict[str, str]:

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from embaug_core.device import batch_size as default_batch
+from embaug_core.device import resolve_device
 from embaug_core.encoders.onnx_export import (
     MIN_COSINE,
     agreement,
@@ -51,9 +53,10 @@ class TextEncoder:
         self,
         model_dir: str | Path | None = None,
         max_length: int = 256,
-        batch_size: int = 64,
+        batch_size: int = 0,
         runtime: str = "onnxruntime",
         cache_dir: str | Path | None = None,
+        device: str = "auto",
     ):
         self.model_dir = Path(model_dir) if model_dir else bundled_text_model()
         if not (self.model_dir / "config.json").is_file():
@@ -63,8 +66,10 @@ class TextEncoder:
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime {runtime!r}: one of {', '.join(RUNTIMES)}")
         self.max_length = max_length
-        self.batch_size = batch_size
-        self.runtime = runtime
+        self.device = resolve_device(device)
+        self.batch_size = default_batch(batch_size, self.device, cpu=64, gpu=256)
+        # ONNX Runtime is the CPU's fast path; on a GPU PyTorch runs the same model there.
+        self.runtime = runtime if self.device.type == "cpu" else "torch"
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
 
     @cached_property
@@ -91,7 +96,7 @@ class TextEncoder:
         from transformers import AutoModel
 
         model = AutoModel.from_pretrained(self.model_dir, local_files_only=True).eval()
-        return self._tokenizer, model
+        return self._tokenizer, model.to(self.device)
 
     @cached_property
     def _graph(self):
@@ -156,6 +161,6 @@ class TextEncoder:
 
     @torch.inference_mode()
     def _torch_vectors(self, batch) -> np.ndarray:
-        tensors = {name: torch.from_numpy(values) for name, values in batch.items()}
+        tensors = {name: torch.from_numpy(values).to(self.device) for name, values in batch.items()}
         hidden = self._model[1](**tensors, output_hidden_states=True).hidden_states
-        return last_two_layer_mean(hidden, tensors["attention_mask"]).float().numpy()
+        return last_two_layer_mean(hidden, tensors["attention_mask"]).float().cpu().numpy()
