@@ -13,8 +13,8 @@ import pandas as pd
 
 from benchmarks.common import load_vectors, write
 from benchmarks.neighbours import knn_race
-from embaug_core.label_sets import LabelSettings, build_label_sets, label_quality
-from embaug_core.labels import STOP_ONS, STOPS
+from embaug_core.labels.knn import STOP_ONS, STOPS
+from embaug_core.labels.sets import LabelSettings, build_label_sets, label_quality
 
 
 def main() -> None:

@@ -65,17 +65,15 @@ from benchmarks.common import (
     target,
     timed,
 )
-from embaug_core.labels import (
-    AugmentedLabels,
+from embaug_core.labels.index import (
     NeighbourIndex,
     Searcher,
-    augment_labels,
     build_index,
-    grow_classes,
     ivf_lists,
     neighbours,
     normalised,
 )
+from embaug_core.labels.knn import AugmentedLabels, augment_labels, grow_classes
 from embaug_core.splits import make_split
 
 logger = logging.getLogger(__name__)

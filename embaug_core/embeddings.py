@@ -18,6 +18,7 @@ import pandas as pd
 from embaug_core.catalog import FEATURES
 from embaug_core.encoders.base import Encoder
 from embaug_core.progress import Progress
+from embaug_core.shards import ShardRunner, merge_shards
 from embaug_core.store import Store
 
 logger = logging.getLogger(__name__)
@@ -54,21 +55,37 @@ def fill_cache(
     chunk_size: int = 512,
     progress: bool = False,
     on_chunk: Callable[[str], None] | None = None,
+    shards: ShardRunner | None = None,
 ) -> CacheReport:
     """Embed the contents in `hashes` that the cache lacks, writing every chunk as it is done.
 
     `items` gives the content for a hash, as a mapping or as a loader of a chunk's contents
     (images are loaded a chunk at a time). Writing per chunk means a killed run keeps what it
     finished. `on_chunk(line)` reports progress ("512 of 4406 embedded, 45/s, about 1 min left").
+    With `shards` (encoder kind and settings, and a runner such as `shards.DaskShards`), each
+    chunk is a shard that a worker embeds; finished shards are merged as they come.
     """
+    if shards is not None:
+        merge_shards(store, encoder.identity, shards.folder(encoder.identity))
     missing = store.missing_embeddings(encoder.identity, hashes)
     requested = len(set(hashes))
     load = items if callable(items) else (lambda chunk: [items[h] for h in chunk])
     started = time.perf_counter()
     counter = Progress(len(missing), "embedded")
-    for start in range(0, len(missing), chunk_size):
-        chunk = missing[start : start + chunk_size]
-        store.write_embeddings(encoder.identity, chunk, encoder.encode(load(chunk), progress))
+    chunks = [missing[start : start + chunk_size] for start in range(0, len(missing), chunk_size)]
+    if shards is None:
+        done = (
+            (
+                chunk,
+                store.write_embeddings(
+                    encoder.identity, chunk, encoder.encode(load(chunk), progress)
+                ),
+            )
+            for chunk in chunks
+        )
+    else:
+        done = shards.embed(store, encoder.identity, chunks, load)
+    for chunk, _ in done:
         line = counter.advance(len(chunk))
         logger.info("%s: %s", encoder.identity, line)
         if on_chunk:

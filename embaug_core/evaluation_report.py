@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from embaug_core.comparison import ChampionChoice, choose_champion
-from embaug_core.label_sets import label_quality_by_trial
+from embaug_core.labels.sets import label_quality_by_trial
 from embaug_core.lineage import Lineage
 from embaug_core.production import Recommendation
 from embaug_core.report import Report, build_report, next_steps, run_links

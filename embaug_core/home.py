@@ -53,6 +53,11 @@ class Home:
         return self.root / "vectors"
 
     @property
+    def shards(self) -> Path:
+        """Embedding shards written by workers, waiting to be merged into DuckDB."""
+        return self.root / "shards"
+
+    @property
     def labels_inbox(self) -> Path:
         """Where people drop label files (EMBAUG_LABELS_INBOX to move it)."""
         return Path(os.environ.get("EMBAUG_LABELS_INBOX", self.root / "labels_inbox")).resolve()

@@ -15,7 +15,7 @@ import pandas as pd
 
 from embaug_core.embeddings import ProductVectors
 from embaug_core.experiment import fit_method, trial_data
-from embaug_core.label_sets import LabelSettings, build_label_sets
+from embaug_core.labels.sets import LabelSettings, build_label_sets
 from embaug_core.methods import get_method
 from embaug_core.metrics import DEFAULT_THRESHOLD
 from embaug_core.mixup import MixupSettings

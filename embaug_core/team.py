@@ -14,6 +14,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 DATABASE_VARIABLE = "EMBAUG_DATABASE_URL"
+#: The Dask scheduler whose workers run partitions and embedding shards (tcp://host:port).
+DASK_VARIABLE = "EMBAUG_DASK_SCHEDULER"
 MLFLOW_SCHEMA = "mlflow"
 #: SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; Dagster's storage needs psycopg2.
 DRIVER = "postgresql+psycopg2://"

@@ -16,6 +16,7 @@ import pandas as pd
 
 from embaug_core.methods import method_names
 from embaug_core.progress import Progress
+from embaug_core.team import DASK_VARIABLE
 from embaug_core.tracking import ALPHA_SEARCH
 from embaug_core.tracking.results import current_runs, finished_runs
 from embaug_pipeline import definitions
@@ -45,7 +46,7 @@ class GraphOptions:
     catalogue: dict[str, object] = field(default_factory=dict)
     #: Partitions side by side: local worker processes, or the Dask scheduler's address.
     workers: int = 1
-    dask_address: str = field(default_factory=lambda: os.environ.get("EMBAUG_DASK_SCHEDULER", ""))
+    dask_address: str = field(default_factory=lambda: os.environ.get(DASK_VARIABLE, ""))
     trials: int = len(TRIALS)
     methods: Sequence[str] = field(default_factory=lambda: method_names())
     epochs: int = 48

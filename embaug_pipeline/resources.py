@@ -13,8 +13,9 @@ from embaug_core.encoders import ImageEncoder, TextEncoder
 from embaug_core.home import Home
 from embaug_core.lineage import Lineage, current_lineage
 from embaug_core.serving.product import EncoderSpec
+from embaug_core.shards import ShardRunner
 from embaug_core.store import Store
-from embaug_core.team import first_use_lock
+from embaug_core.team import DASK_VARIABLE, first_use_lock
 from embaug_core.tracking import use_tracking_store
 from embaug_core.vector_cache import cached_vectors
 
@@ -49,22 +50,36 @@ class EncodersResource(dg.ConfigurableResource):
     image_batch_size: int = Field(0, description="0: 16 on a CPU, 128 on a GPU")
     device: str = Field("auto", description="auto (a CUDA GPU where there is one), cpu or cuda")
 
+    def settings(self, kind: str) -> dict[str, object]:
+        """The arguments of the text or image encoder: how any worker builds the same one."""
+        if kind == "text":
+            return {
+                "model_dir": self.text_model_dir or None,
+                "max_length": self.text_max_length,
+                "batch_size": self.text_batch_size,
+                "device": self.device,
+            }
+        return {
+            "model_name": self.image_model,
+            "checkpoint": self.image_checkpoint or None,
+            "image_size": self.image_size,
+            "batch_size": self.image_batch_size,
+            "device": self.device,
+        }
+
     def text(self) -> TextEncoder:
-        return TextEncoder(
-            self.text_model_dir or None,
-            self.text_max_length,
-            self.text_batch_size,
-            device=self.device,
-        )
+        return TextEncoder(**self.settings("text"))
 
     def image(self) -> ImageEncoder:
-        return ImageEncoder(
-            self.image_model,
-            self.image_checkpoint or None,
-            self.image_size,
-            self.image_batch_size,
-            self.device,
-        )
+        return ImageEncoder(**self.settings("image"))
+
+    def shards(self, kind: str) -> ShardRunner | None:
+        """Shards for the workers of the Dask cluster at EMBAUG_DASK_SCHEDULER, or None to
+        embed in this process."""
+        address = os.environ.get(DASK_VARIABLE, "")
+        if not address:
+            return None
+        return ShardRunner(address, Home.from_env().shards, kind, self.settings(kind))
 
     def identities(self, features: tuple[str, ...]) -> dict[str, str]:
         """The encoder identity of each feature in use (titles and descriptions share one)."""

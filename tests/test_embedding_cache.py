@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from embaug_core.catalog import load_catalog
-from embaug_core.embeddings import fill_cache, product_texts, product_vectors
+from embaug_core.embeddings import fill_cache, product_texts, product_vectors, text_sha256
 from embaug_core.ingest import store_catalog
 from embaug_core.store import Store
 
@@ -67,3 +67,24 @@ def test_missing_vectors_are_a_clear_error(tmp_path: Path):
         store.embeddings("enc", ["a", "b"])
     with pytest.raises(ValueError, match="2 hashes for 1 vectors"):
         store.write_embeddings("enc", ["a", "b"], np.ones((1, 3)))
+
+
+def test_a_shard_is_written_whole_and_merged_once(tmp_path: Path, text_encoder):
+    """What a worker leaves behind is either a finished shard file (merged, then deleted) or
+    nothing usable (a temporary draft a killed worker never renamed)."""
+    from embaug_core.shards import embed_shard, merge_shards
+
+    store = Store(tmp_path / "embaug.duckdb")
+    texts = ["Blue shirt", "Steel watch"]
+    hashes = [text_sha256(t) for t in texts]
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    settings = {"model_dir": None, "max_length": 256, "batch_size": 0, "device": "cpu"}
+    path, _ = embed_shard("text", settings, hashes, texts, str(folder))
+    (folder / ".abandoned.parquet.123").write_bytes(b"half written")
+    assert merge_shards(store, text_encoder.identity, folder) == 2
+    assert not Path(path).exists()
+    assert merge_shards(store, text_encoder.identity, folder) == 0
+    np.testing.assert_allclose(
+        store.embeddings(text_encoder.identity, hashes), text_encoder.encode(texts), atol=1e-5
+    )

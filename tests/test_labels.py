@@ -10,15 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embaug_core import labels as labels_module
-from embaug_core.labels import (
+from embaug_core.labels.index import (
     ExactSearch,
     NeighbourIndex,
-    augment_labels,
     build_index,
     neighbours,
     normalised,
-    propagate_labels,
 )
+from embaug_core.labels.knn import augment_labels, propagate_labels
 
 
 def arc(n: int) -> np.ndarray:
@@ -160,7 +159,7 @@ def test_trial_label_sets_and_their_quality_against_the_truth():
     import pandas as pd
 
     from embaug_core.embeddings import ProductVectors
-    from embaug_core.label_sets import LabelSettings, build_label_sets, label_quality
+    from embaug_core.labels.sets import LabelSettings, build_label_sets, label_quality
 
     rng = np.random.default_rng(1)
     centres = np.array([[10, 0, 0], [0, 10, 0], [0, 0, 10]], dtype=np.float32)

@@ -48,6 +48,7 @@ def team(kaggle_slice: Path, tmp_path_factory: pytest.TempPathFactory):
         with pytest.MonkeyPatch.context() as patch:
             for name, value in env.items():
                 patch.setenv(name, value)
+            patch.setenv("EMBAUG_DASK_SCHEDULER", cluster.address)
             home = prepare_home()
             cluster.start(workers=2)
             yield postgres, cluster, home, kaggle_slice
@@ -56,7 +57,7 @@ def team(kaggle_slice: Path, tmp_path_factory: pytest.TempPathFactory):
         postgres.stop()
 
 
-def _options(catalogue: Path, cluster: DaskCluster, epochs: int) -> GraphOptions:
+def _options(catalogue: Path, epochs: int) -> GraphOptions:
     return GraphOptions(
         data=str(catalogue),
         sample_fraction=1.0,
@@ -65,7 +66,6 @@ def _options(catalogue: Path, cluster: DaskCluster, epochs: int) -> GraphOptions
         epochs=epochs,
         splits={"train_fraction": 0.4},
         report={"champion_auc_floor": 0.0},
-        dask_address=cluster.address,
     )
 
 
@@ -77,12 +77,14 @@ def test_the_graph_runs_on_workers_with_everything_in_postgres(team):
     postgres, cluster, home, catalogue = team
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        outcome = materialize_graph(_options(catalogue, cluster, epochs=2), instance)
+        outcome = materialize_graph(_options(catalogue, epochs=2), instance)
         runs = _partition_runs(instance)
     assert len(runs) == TRIALS * len(METHODS)
     assert {r.status.value for r in runs} == {"SUCCESS"}
     workers = {str(p.pid) for name, p in cluster.processes.items() if name != "scheduler"}
     assert {r.tags[PID_TAG] for r in runs} <= workers  # each ran in a worker process
+    for name in ("text_embeddings", "image_embeddings"):  # embedded in shards on the workers
+        assert {str(pid) for pid in outcome.embeddings[name]["embedded_by"]} <= workers
     assert set(outcome.results["method"]) == set(METHODS)
     assert "postgresql" in Home.from_env().mlflow_uri
     client = mlflow.MlflowClient(Home.from_env().mlflow_uri)
@@ -129,7 +131,7 @@ def test_a_worker_killed_mid_run_costs_only_a_rerun_of_its_partition(team):
 
         killer = threading.Thread(target=kill_when_it_trains, daemon=True)
         killer.start()
-        materialize_graph(_options(catalogue, cluster, epochs=60), instance)  # new epochs: retrain
+        materialize_graph(_options(catalogue, epochs=60), instance)  # new epochs: retrain
         killer.join(timeout=5)
         runs = [r for r in _partition_runs(instance) if r.run_id not in before]
     assert cluster.processes["worker-0"].poll() is not None, "the worker was never killed"

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 from embaug_core.embeddings import ProductVectors
-from embaug_core.label_sets import LabelSettings
+from embaug_core.labels.sets import LabelSettings
 from embaug_core.lineage import Lineage, code_sha256, inputs_sha256
 from embaug_core.mixup import MixupSettings
 from embaug_core.production import (

@@ -1,11 +1,13 @@
 """text_embeddings and image_embeddings: the cache filled for every product, only what is new."""
 
+import os
 import sys
 
 import dagster as dg
 import pandas as pd
 
 from embaug_core.embeddings import CacheReport, fill_cache, product_texts
+from embaug_core.shards import ShardRunner
 from embaug_pipeline.assets.catalog import raw_products
 from embaug_pipeline.metadata import table_markdown
 from embaug_pipeline.resources import DUCKDB_POOL, EncodersResource, StoreResource
@@ -31,7 +33,10 @@ def _health_check(db, encoder, hashes: list[str], asset: str) -> dg.AssetCheckRe
 
 
 def _result(
-    context: dg.AssetExecutionContext, report: CacheReport, check: dg.AssetCheckResult
+    context: dg.AssetExecutionContext,
+    report: CacheReport,
+    check: dg.AssetCheckResult,
+    shards: ShardRunner | None,
 ) -> dg.MaterializeResult:
     context.log.info(
         f"{report.encoder}: {report.requested} wanted, {report.cached} from cache, "
@@ -57,6 +62,8 @@ def _result(
             "computed": report.computed,
             "seconds": round(report.seconds, 2),
             "items_per_second": round(report.rate, 1),
+            # Which processes embedded: the workers' pids with shards, else this one's.
+            "embedded_by": sorted(shards.workers) if shards else [os.getpid()],
         },
         check_results=[check],
     )
@@ -75,6 +82,7 @@ def text_embeddings(
     """Every distinct title and description in use, embedded once per text encoder."""
     db, encoder = store.get(), encoders.text()
     texts = product_texts(db.products(), db.catalogue()["features"])
+    shards = encoders.shards("text")
     report = fill_cache(
         db,
         encoder,
@@ -82,8 +90,10 @@ def text_embeddings(
         list(texts),
         progress=sys.stderr.isatty(),
         on_chunk=_progress_logger(context),
+        shards=shards,
     )
-    return _result(context, report, _health_check(db, encoder, list(texts), "text_embeddings"))
+    check = _health_check(db, encoder, list(texts), "text_embeddings")
+    return _result(context, report, check, shards)
 
 
 @dg.asset(
@@ -107,7 +117,14 @@ def image_embeddings(
         images = db.image_bytes(chunk)
         return [images[h] for h in chunk]
 
+    shards = encoders.shards("image")
     report = fill_cache(
-        db, encoder, load, hashes, progress=sys.stderr.isatty(), on_chunk=_progress_logger(context)
+        db,
+        encoder,
+        load,
+        hashes,
+        progress=sys.stderr.isatty(),
+        on_chunk=_progress_logger(context),
+        shards=shards,
     )
-    return _result(context, report, _health_check(db, encoder, hashes, "image_embeddings"))
+    return _result(context, report, _health_check(db, encoder, hashes, "image_embeddings"), shards)

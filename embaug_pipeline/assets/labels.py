@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from embaug_core.label_sets import (
+from embaug_core.labels.sets import (
     LabelSettings,
     build_label_sets,
     label_quality,

@@ -9,8 +9,8 @@ from pydantic import Field
 from embaug_core.catalog import CatalogSettings
 from embaug_core.home import Home
 from embaug_core.human_labels import effective_labels
-from embaug_core.label_sets import LabelSettings
 from embaug_core.labeling_queue import queue_from_predictions, write_queue_csv
+from embaug_core.labels.sets import LabelSettings
 from embaug_core.predictions import export_predictions, predict_products, to_score
 from embaug_core.production import Recommendation
 from embaug_core.serving.product import InputLimits

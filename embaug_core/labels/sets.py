@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from embaug_core.embeddings import ProductVectors
-from embaug_core.labels import AugmentedLabels, augment_labels, propagate_labels
+from embaug_core.labels.knn import AugmentedLabels, augment_labels, propagate_labels
 
 #: H: the roles never labelled by augmentation (the selection part S and the rest).
 EVALUATED = ("select", "holdout")
