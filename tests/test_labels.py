@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from embaug_core import labels as labels_module
+from embaug_core.labels import index as labels_module
 from embaug_core.labels.index import (
     ExactSearch,
     NeighbourIndex,
