@@ -2,8 +2,8 @@
 catalogue and encoders in use now.
 
 - The catalogue's fingerprint hashes the loaded product table (ids, texts, classes, image
-  hashes) and the features used, so a sample, a relabelled class or an image-only variant of
-  the same ids is a different catalogue.
+  hashes) and the features used (`Store.staged_sha256`), so a sample, a relabelled class or an
+  image-only variant of the same ids is a different catalogue.
 - The vectors' fingerprint adds which encoder embeds each feature: the product matrix is a
   function of the two.
 - A trial is current when its split was made on the current catalogue; a trial's lineage key
@@ -32,16 +32,6 @@ def _sha(parts: Iterable[str]) -> str:
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\0")
     return digest.hexdigest()
-
-
-def catalogue_sha256(products: pd.DataFrame, features: tuple[str, ...]) -> str:
-    """A hash of the product table as loaded (row order does not matter)."""
-    rows = products.sort_values("product_id")
-    columns = ["product_id", "title", "description", "category", "image_sha256"]
-    cells = rows[columns].astype(object).where(rows[columns].notna(), "\x00")
-    return _sha(
-        [",".join(features), *("\x1f".join(map(str, row)) for row in cells.itertuples(False))]
-    )
 
 
 def vectors_sha256(catalogue: str, encoders: Mapping[str, str]) -> str:

@@ -2,8 +2,9 @@
 rows aside with a reason instead of failing the run.
 
 A row with an empty category is an unlabelled product (METHODS.md section 7): kept, embedded
-and predicted, never trained or scored on. Image bytes are handed to `image_sink` in chunks as
-they are checked, so memory does not grow with the catalogue.
+and predicted, never trained or scored on. Products and image bytes can be handed to sinks in
+chunks as they are checked (the store stages them), so memory does not grow with the
+catalogue: only ids and classes are held, for duplicates and the stratified sample.
 """
 
 from __future__ import annotations
@@ -31,14 +32,16 @@ logger = logging.getLogger(__name__)
 
 PRODUCT_COLUMNS = ("product_id", "title", "description", "category", "image_sha256", "source")
 ImageSink = Callable[[dict[str, bytes]], None]
-#: Image bytes handed to the sink at a time.
+ProductSink = Callable[[pd.DataFrame], None]
+#: Image bytes, and products, handed to the sinks at a time.
 SINK_BYTES = 64 * 2**20
+SINK_PRODUCTS = 10_000
 
 
 @dataclass
 class Catalog:
-    """Valid products and the rows set aside, each with its reason. `images` holds the bytes
-    when no sink took them."""
+    """Valid products (when no sink took them) and the rows set aside, each with its reason;
+    `images` holds the bytes when no sink took them."""
 
     products: pd.DataFrame
     rejected: pd.DataFrame
@@ -48,6 +51,8 @@ class Catalog:
     label_column: str
     rows_read: int
     sampled_out: int
+    count: int
+    labelled: int
     images: dict[str, bytes] = field(repr=False, default_factory=dict)
 
     def rejection_counts(self) -> dict[str, int]:
@@ -55,21 +60,19 @@ class Catalog:
         kinds = self.rejected["reason"].str.split(":").str[0]
         return {str(k): int(v) for k, v in kinds.value_counts().items()}
 
-    @property
-    def labelled(self) -> int:
-        return int(self.products["category"].notna().sum())
-
 
 def load_catalog(
     path: str | Path,
     settings: CatalogSettings | None = None,
     image_sink: ImageSink | None = None,
     labels: bool = True,
+    product_sink: ProductSink | None = None,
 ) -> Catalog:
     """Read, sample (stratified by category) and validate a catalogue.
 
     Rows that cannot be used are rejected with a reason; only a catalogue that cannot be read
     at all raises `CatalogError`. `labels=False` reads products to predict (no label column).
+    With `product_sink`, products go there in chunks and `Catalog.products` stays empty.
     """
     settings = settings or CatalogSettings()
     path = Path(path).expanduser().resolve()
@@ -82,33 +85,85 @@ def load_catalog(
             f"{', '.join(reader.features)} (the features setting chooses among them)"
         )
     rejected = Rejections()
-    candidates = list(_check_fields(reader.rows(rejected), rejected, features))
-    read = len(candidates) + len(rejected.rows)
-    sampled = _stratified_sample(candidates, settings.sample_fraction, settings.sample_seed)
+    keep, read, valid = _sample(reader, features, settings)
+    rows = _check_fields(reader.rows(rejected), rejected, features)
+    sampled = (row for position, row in enumerate(rows) if keep is None or position in keep)
     kept: dict[str, bytes] = {}
-    products = list(_check_images(sampled, rejected, features, settings, image_sink or kept.update))
-    if not products:
-        raise CatalogError(_nothing_usable(path, read, rejected, len(candidates) - len(sampled)))
+    collected: list[pd.DataFrame] = []
+    counts = _Counts()
+    checked = _check_images(sampled, rejected, features, settings, image_sink or kept.update)
+    for chunk in _chunks(checked):
+        counts.add(chunk)
+        (product_sink or collected.append)(chunk)
+    read = read if read is not None else counts.products + len(rejected.rows)
+    sampled_out = valid - len(keep) if keep is not None else 0
+    if not counts.products:
+        raise CatalogError(_nothing_usable(path, read, rejected, sampled_out))
     catalog = Catalog(
-        products=pd.DataFrame(products, columns=list(PRODUCT_COLUMNS)),
+        products=pd.concat(collected, ignore_index=True) if collected else _empty(),
         rejected=pd.DataFrame(rejected.rows, columns=list(REJECTED_COLUMNS)),
         layout=reader.layout,
         path=path,
         features=tuple(features),
         label_column=reader.label_column,
         rows_read=read,
-        sampled_out=len(candidates) - len(sampled),
+        sampled_out=sampled_out,
+        count=counts.products,
+        labelled=counts.labelled,
         images=kept,
     )
     logger.info(
         "catalogue %s (%s): %d products (%d labelled), %d rejected",
         path,
         reader.layout,
-        len(catalog.products),
+        catalog.count,
         catalog.labelled,
         len(catalog.rejected),
     )
     return catalog
+
+
+@dataclass
+class _Counts:
+    products: int = 0
+    labelled: int = 0
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        self.products += len(chunk)
+        self.labelled += int(chunk["category"].notna().sum())
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(PRODUCT_COLUMNS))
+
+
+def _chunks(products: Iterator[dict]) -> Iterator[pd.DataFrame]:
+    """Products in frames of SINK_PRODUCTS rows."""
+    chunk: list[dict] = []
+    for product in products:
+        chunk.append(product)
+        if len(chunk) >= SINK_PRODUCTS:
+            yield pd.DataFrame(chunk, columns=list(PRODUCT_COLUMNS))
+            chunk = []
+    if chunk:
+        yield pd.DataFrame(chunk, columns=list(PRODUCT_COLUMNS))
+
+
+def _sample(
+    reader, features: tuple[str, ...], settings: CatalogSettings
+) -> tuple[set[int] | None, int | None, int]:
+    """The positions (among valid rows) a stratified sample keeps, from a first pass that
+    holds only classes; None when everything is kept (one pass suffices). Also the rows read
+    and the valid rows of that pass."""
+    if settings.sample_fraction >= 1:
+        return None, None, 0
+    first = Rejections()
+    categories = [_category(row) for row in _check_fields(reader.rows(first), first, features)]
+    frame = pd.DataFrame({"category": categories})
+    picked = frame.groupby("category", dropna=False).sample(
+        frac=settings.sample_fraction, random_state=settings.sample_seed
+    )
+    return set(picked.index), len(categories) + len(first.rows), len(categories)
 
 
 def _nothing_usable(path: Path, read: int, rejected: Rejections, sampled_out: int) -> str:
@@ -147,16 +202,6 @@ def _check_fields(
             yield row
 
 
-def _stratified_sample(rows: list[Candidate], fraction: float, seed: int) -> list[Candidate]:
-    """The same share of every category (unlabelled products are one more stratum), in source
-    order; classes too small may vanish."""
-    if fraction >= 1 or not rows:
-        return rows
-    frame = pd.DataFrame({"category": [_category(r) for r in rows]})
-    picked = frame.groupby("category", dropna=False).sample(frac=fraction, random_state=seed)
-    return [rows[i] for i in sorted(picked.index)]
-
-
 def _category(row: Candidate) -> str | None:
     """The row's class, or None (unlabelled) when its category shows nothing."""
     if row.category is None or is_blank(row.category):
@@ -165,7 +210,7 @@ def _category(row: Candidate) -> str | None:
 
 
 def _check_images(
-    rows: list[Candidate],
+    rows: Iterator[Candidate],
     rejected: Rejections,
     features: tuple[str, ...],
     settings: CatalogSettings,

@@ -39,10 +39,11 @@ def raw_products(
     catalogue sensor reuse: they reload the same catalogue the same way.
     """
     settings = settings_of(config, CatalogSettings, path=str(locate_catalog(config.path)))
-    loaded = ingest_catalogue(store.get(), settings)
+    db = store.get()
+    loaded = ingest_catalogue(db, settings)
     catalog = loaded.catalog
     context.log.info(
-        f"{len(catalog.products)} products ({catalog.labelled} labelled) from {catalog.path} "
+        f"{catalog.count} products ({catalog.labelled} labelled) from {catalog.path} "
         f"({catalog.layout}), {len(catalog.rejected)} rejected, {loaded.new_images} new images"
     )
     check = dg.AssetCheckResult(
@@ -61,16 +62,18 @@ def raw_products(
             "layout": catalog.layout,
             "features": list(catalog.features),
             "label_column": catalog.label_column,
-            "products": len(catalog.products),
+            "products": catalog.count,
             "labelled": catalog.labelled,
-            "unlabelled": len(catalog.products) - catalog.labelled,
-            "classes": int(catalog.products["category"].nunique()),
+            "unlabelled": catalog.count - catalog.labelled,
+            "classes": len(db.categories()),
             "rejected": len(catalog.rejected),
             "rejected_by_reason": catalog.rejection_counts(),
             "left_out_by_sample": catalog.sampled_out,
             "classes_differing_only_in_case": [", ".join(g) for g in loaded.case_variants],
             "preview": dg.MetadataValue.md(
-                table_markdown(catalog.products[["product_id", "title", "category"]], 10)
+                table_markdown(
+                    db.query("SELECT product_id, title, category FROM products LIMIT 10")
+                )
             ),
             "rejected_preview": dg.MetadataValue.md(table_markdown(catalog.rejected, 20)),
             "new_images": loaded.new_images,

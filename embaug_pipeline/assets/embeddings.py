@@ -6,7 +6,7 @@ import sys
 import dagster as dg
 import pandas as pd
 
-from embaug_core.embeddings import CacheReport, fill_cache, product_texts
+from embaug_core.embeddings import CacheReport, fill_cache
 from embaug_core.shards import ShardRunner
 from embaug_pipeline.assets.catalog import raw_products
 from embaug_pipeline.metadata import table_markdown
@@ -81,7 +81,8 @@ def text_embeddings(
 ) -> dg.MaterializeResult:
     """Every distinct title and description in use, embedded once per text encoder."""
     db, encoder = store.get(), encoders.text()
-    texts = product_texts(db.products(), db.catalogue()["features"])
+    found = db.texts(db.catalogue()["features"])
+    texts = dict(zip(found["content_sha256"], found["text"], strict=True))
     shards = encoders.shards("text")
     report = fill_cache(
         db,
@@ -109,9 +110,7 @@ def image_embeddings(
     """Every distinct product image, embedded once per image encoder (none when the
     catalogue's features leave images out)."""
     db, encoder = store.get(), encoders.image()
-    products = db.products()
-    used = "image" in db.catalogue()["features"]
-    hashes = products["image_sha256"].dropna().unique().tolist() if used else []
+    hashes = db.image_hashes() if "image" in db.catalogue()["features"] else []
 
     def load(chunk: list[str]) -> list[bytes]:
         images = db.image_bytes(chunk)
