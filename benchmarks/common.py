@@ -47,6 +47,8 @@ QUICK_DEMO = ("--sample-fraction", "0.1", "--trials", "1", "--methods", "control
 
 def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # faiss says at INFO that its optional AVX2 build is absent, with an alarming traceback.
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
 
 def has_splits(home: Home) -> bool:
