@@ -12,7 +12,7 @@ import pandas as pd
 
 from embaug_core.comparison import ChampionChoice, choose_champion
 from embaug_core.labels.sets import label_quality_by_trial
-from embaug_core.lineage import Lineage
+from embaug_core.lineage import Lineage, code_sha256, inputs_sha256
 from embaug_core.production import Recommendation
 from embaug_core.report import Report, build_report, next_steps, run_links
 from embaug_core.report_facts import (
@@ -67,7 +67,10 @@ class EvaluationInputs:
 
 @dataclass(frozen=True)
 class ReportOutcome:
-    report: Report
+    """What the report chose; `report` is None when its inputs were unchanged and the page
+    and tables already written were kept."""
+
+    report: Report | None
     champion: ChampionChoice
     champion_auc: float
     trials: list[str]
@@ -76,7 +79,8 @@ class ReportOutcome:
 
 
 def assemble_report(inputs: EvaluationInputs, path: Path) -> ReportOutcome:
-    """Build, write and store the comparison of every current run."""
+    """Build, write and store the comparison of every current run (kept as it is when the
+    runs, the settings, the predictions, people's labels and the code are unchanged)."""
     store = inputs.store
     every = finished_runs(inputs.tracking_uri, inputs.experiment)
     runs = current_runs(every, inputs.lineage)
@@ -84,6 +88,9 @@ def assemble_report(inputs: EvaluationInputs, path: Path) -> ReportOutcome:
         raise LookupError(
             "no finished MLflow runs on the current catalogue's trials: materialise trained_models"
         )
+    made_from = {"inputs": _fingerprint(inputs, runs)}
+    if path.is_file() and store.asset_settings("evaluation_report").get("") == made_from:
+        return _kept(runs, path, inputs.champion_figure)
     trials = sorted(runs["trial"].unique())
     splits = {trial: store.split(trial) for trial in inputs.label_sets["trial"].unique()}
     quality = label_quality_by_trial(inputs.label_sets, splits)
@@ -109,10 +116,39 @@ def assemble_report(inputs: EvaluationInputs, path: Path) -> ReportOutcome:
             "recommendation": recommendation.row(),
         }
     )
+    store.record_settings("evaluation_report", "", made_from)
+    return _outcome(report, choice, runs, path)
+
+
+def _outcome(report: Report | None, choice: ChampionChoice, runs: pd.DataFrame, path: Path):
     champion = runs[(runs["method"] == choice.method) & (runs["metric"] == "weighted_auc")]
+    trials = sorted(runs["trial"].unique())
     return ReportOutcome(
         report, choice, float(champion["value"].mean()), trials, runs["run_id"].nunique(), path
     )
+
+
+def _fingerprint(inputs: EvaluationInputs, runs: pd.DataFrame) -> str:
+    """Everything the page shows depends on: the runs, the report's settings, the
+    predictions and people's labels as they stand, and the code."""
+    store = inputs.store
+    state = store.query(
+        "SELECT (SELECT count(*) FROM predictions) AS p, (SELECT max(scored_at) FROM predictions)"
+        " AS s, (SELECT count(*) FROM label_imports) AS i"
+    ).astype(str)
+    return inputs_sha256(
+        runs=sorted(runs["run_id"].unique()),
+        figure=inputs.champion_figure,
+        epochs=inputs.epochs_methods,
+        links=[inputs.mlflow_url, inputs.dagster_url],
+        state=state.iloc[0].tolist(),
+        code=code_sha256(),
+    )
+
+
+def _kept(runs: pd.DataFrame, path: Path, figure: str) -> ReportOutcome:
+    """The outcome of the report already written (nothing rebuilt, registered or stored)."""
+    return _outcome(None, choose_champion(runs, figure), runs, path)
 
 
 def _settings(

@@ -429,6 +429,34 @@ def test_embaug_predict_categorises_a_file_of_products_training_never_saw(
     assert (answered["category"].notna() | (answered["none"] == "True")).all()
 
 
+def test_unchanged_inputs_reuse_runs_label_sets_and_the_report_changed_ones_retrain(graph_run):
+    _, instance, _, options = graph_run
+
+    def materialise(selection, partition=None, config=None):
+        result = dg.materialize(
+            definitions.ASSETS,
+            selection=selection,
+            partition_key=partition,
+            instance=instance,
+            resources=definitions.RESOURCES,
+            run_config={"ops": config or {}},
+        )
+        return {
+            name: result.asset_materializations_for_node(name)[0].metadata["reused"].value
+            for name in selection
+        }
+
+    key = "control|trial_0"
+    training = {"trained_models": {"config": {"epochs": options.epochs, **options.training}}}
+    assert materialise(["trained_models"], key, training) == {"trained_models": True}
+    longer = {"trained_models": {"config": {"epochs": options.epochs + 1}}}
+    assert materialise(["trained_models"], key, longer) == {"trained_models": False}
+    assert materialise(["label_sets"], "trial_0") == {"label_sets": True}
+    report = {"evaluation_report": {"config": options.report}}
+    materialise(["evaluation_report"], config=report)
+    assert materialise(["evaluation_report"], config=report) == {"evaluation_report": True}
+
+
 def test_peoples_labels_come_back_in_and_the_retraining_trains_on_them(
     graph_run, kaggle_slice: Path, tmp_path: Path, capsys
 ):

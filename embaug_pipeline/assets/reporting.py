@@ -4,13 +4,35 @@ in MLflow's model registry, and the recommendation the production model is made 
 import dagster as dg
 from pydantic import Field
 
-from embaug_core.comparison import for_people
+from embaug_core.comparison import comparison_table, for_people, paired_table
 from embaug_core.evaluation_report import EvaluationInputs, assemble_report
 from embaug_core.home import Home
 from embaug_core.lineage import current_label_sets
+from embaug_core.production import Recommendation
 from embaug_pipeline.assets.training import trained_models
 from embaug_pipeline.metadata import figure_markdown
 from embaug_pipeline.resources import DUCKDB_POOL, EncodersResource, MlflowResource, StoreResource
+
+
+def _shown(outcome, db) -> dict[str, dg.MetadataValue]:
+    """The recommendation (with the threshold figure when the page was rebuilt), the
+    comparison and the paired table, for the asset's page."""
+    recommendation = Recommendation.from_row(db.recommendation())
+    text = (
+        f"**Serve {recommendation.method}** at threshold {recommendation.threshold:.2f}. "
+        f"{outcome.champion.rule}."
+    )
+    if outcome.report is not None:
+        text += "\n\n" + figure_markdown(outcome.report.figures[0])
+    results = db.query("SELECT * FROM results")
+    paired = paired_table(db.query("SELECT * FROM paired_differences"))
+    return {
+        "recommendation": dg.MetadataValue.md(text),
+        "comparison": dg.MetadataValue.md(
+            for_people(comparison_table(results)).to_markdown(floatfmt=".3f")
+        ),
+        "paired_with_control": dg.MetadataValue.md(for_people(paired).to_markdown()),
+    }
 
 
 class ReportSettings(dg.Config):
@@ -79,20 +101,12 @@ def evaluation_report(
             "floor": config.champion_auc_floor,
         },
     )
+    shown = _shown(outcome, db)
     return dg.MaterializeResult(
         check_results=[check],
         metadata={
-            "recommendation": dg.MetadataValue.md(
-                f"**Serve {outcome.report.recommendation.method}** at threshold "
-                f"{outcome.report.recommendation.threshold:.2f}. {outcome.champion.rule}.\n\n"
-                + figure_markdown(outcome.report.figures[0])
-            ),
-            "comparison": dg.MetadataValue.md(
-                for_people(outcome.report.comparison).to_markdown(floatfmt=".3f")
-            ),
-            "paired_with_control": dg.MetadataValue.md(
-                for_people(outcome.report.paired).to_markdown()
-            ),
+            **shown,
+            "reused": outcome.report is None,
             "champion": outcome.champion.method,
             "champion_rule": outcome.champion.rule,
             "trials_used": outcome.trials,
