@@ -110,7 +110,8 @@ def comparison_table(results: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE)
     best first by the first metric."""
     summary = summarise(results, metrics)
     summary["cell"] = [
-        f"{m:.4f} ± {d:.4f}" for m, d in zip(summary["mean"], summary["max_dev"], strict=True)
+        f"{m:.4f} ± {d:.4f}" if np.isfinite(m) else "—"
+        for m, d in zip(summary["mean"], summary["max_dev"], strict=True)
     ]
     table = summary.pivot(index="method", columns="metric", values="cell")
     table = table[[m for m in metrics if m in table.columns]]
@@ -208,13 +209,17 @@ def choose_champion(
     if means.empty and figure != FIGURE_WITHOUT_NONE:
         # No "none" product in H (no class held out): the trade-off figures are undefined.
         chosen = choose_champion(results, FIGURE_WITHOUT_NONE, baselines, fallback)
-        note = f"{figure} is undefined without held-out classes, so {FIGURE_WITHOUT_NONE} decided: "
+        note = (
+            f"the {FIGURES[figure][0]} is undefined without held-out classes, so the "
+            f"{FIGURES[FIGURE_WITHOUT_NONE][0]} decided: "
+        )
         return replace(chosen, rule=note + chosen.rule)
     if means.empty:
         raise ValueError(f"no results for the figure {figure!r}; cannot choose a champion")
     best = str(means.idxmax())
+    name = FIGURES.get(figure, (figure,))[0]
     if best == fallback:
-        return ChampionChoice(best, figure, f"{best} has the best mean {figure}", best, False)
+        return ChampionChoice(best, figure, f"{best} has the best mean {name}", best, False)
     leads = []
     for baseline in (b for b in baselines if b != best and b in means.index):
         row = paired_differences(results, baseline, (figure,)).set_index("method").loc[best]
@@ -224,13 +229,13 @@ def choose_champion(
         f"lead over {b} {r.mean_diff:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}]" for b, r in leads
     )
     if clear:
-        rule = f"{best} has the best mean {figure} and its {described or 'lead'}: above zero"
+        rule = f"{best} has the best mean {name} and its {described or 'lead'}: above zero"
         return ChampionChoice(best, figure, rule, best, True)
     if fallback not in means.index:
-        rule = f"{best} has the best mean {figure}; no {fallback} run to fall back on"
+        rule = f"{best} has the best mean {name}; no {fallback} run to fall back on"
         return ChampionChoice(best, figure, rule, best, False)
     rule = (
-        f"{best} has the best mean {figure} but its {described} includes zero: "
+        f"{best} has the best mean {name} but its {described} includes zero: "
         f"{fallback}, the simplest model within noise of the best"
     )
     return ChampionChoice(fallback, figure, rule, best, False)

@@ -32,6 +32,8 @@ from embaug_core.production import Recommendation
 TEMPLATES = Path(__file__).with_name("templates")
 #: Trials METHODS.md asks for before a report recommends.
 TRIALS_TO_TRUST = 10
+#: A method better on known classes by less than this is not worth a sentence.
+KNOWN_ONLY_MARGIN = 0.005
 
 
 def per_class_table(per_class: pd.DataFrame, value: str = "f1") -> pd.DataFrame:
@@ -94,6 +96,7 @@ class Report:
             glossary=[FIGURES[m] for m in shown],
             comparison=for_people(self.comparison),
             paired=for_people(self.paired),
+            figure_name=FIGURES.get(self.champion.figure, (self.champion.figure,))[0],
         )
 
     def write(self, path: Path) -> Path:
@@ -184,6 +187,8 @@ def known_only_note(runs: pd.DataFrame, champion: str) -> str:
     top1 = runs[runs["metric"] == "top1_known"].groupby("method")["value"].mean()
     if top1.empty or top1.idxmax() == champion:
         return ""
+    if top1.max() - top1.get(champion, float("nan")) <= KNOWN_ONLY_MARGIN:
+        return ""  # not better by more than a rounding
     best = top1.idxmax()
     return (
         f"For known classes only, {best} is better: top-1 accuracy {top1[best]:.3f} against "

@@ -106,7 +106,7 @@ def test_report_page_recommends_first_and_escapes_what_it_shows(tmp_path):
     page = report.write(tmp_path / "report.html").read_text()
     first_screen = page[: page.index('id="comparison"')]
     assert "Serve logreg at threshold 0.42" in first_screen
-    assert "<b>e_mixup</b> has the best mean tradeoff_auc, but its lead is within" in first_screen
+    assert "<b>e_mixup</b> has the best mean known-vs-none area, but its lead is" in first_screen
     assert "Add trials: 3 ran" in first_screen
     assert page.count("data:image/png;base64,") == 1
     assert '<a href="http://127.0.0.1:5000/#/experiments/1/runs/abcdef123456">abcdef12</a>' in page
@@ -171,7 +171,7 @@ def test_champion_rule_serves_logreg_unless_the_best_clearly_leads_both_baseline
     without_none = results().assign(metric="weighted_auc_mean")
     fallback = choose_champion(pd.concat([without_none, results().assign(value=np.nan)]))
     assert fallback.figure == "weighted_auc_mean"
-    assert fallback.rule.startswith("tradeoff_auc is undefined without held-out classes")
+    assert fallback.rule.startswith("the known-vs-none area is undefined without held-out")
     with pytest.raises(ValueError, match="no results for the figure 'weighted_auc_mean'"):
         choose_champion(results(), figure="weighted_auc_mean")
 
