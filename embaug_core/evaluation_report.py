@@ -14,7 +14,7 @@ from embaug_core.comparison import ChampionChoice, choose_champion
 from embaug_core.labels.sets import label_quality_by_trial
 from embaug_core.lineage import Lineage, code_sha256, inputs_sha256
 from embaug_core.production import Recommendation
-from embaug_core.report import Report, build_report, next_steps, run_links
+from embaug_core.report import Report, build_report, next_steps, refresh, run_links
 from embaug_core.report_facts import (
     catalogue_facts,
     label_loop_facts,
@@ -177,15 +177,24 @@ def _settings(
 
 
 def _add_facts(report: Report, store: Store, trials: list[str]) -> None:
-    """What it was run on, predictions and people's labels (as they stand when it is built)."""
-    imports, gained = label_loop_facts(store)
-    predictions = prediction_facts(store)
-    queued = int(store.query("SELECT count(*) AS n FROM predictions WHERE none")["n"].iloc[0])
+    """What it was run on, predictions and people's labels (as they stand when it is built;
+    `refresh_serving` updates the last two after the serving assets run)."""
     report.facts = {"catalogue": catalogue_facts(store)}
-    report.tables = {
-        "trials": trial_facts(store, trials),
-        "predictions": predictions,
-        "imports": imports,
-        "gained": gained,
-    }
-    report.next_steps = next_steps(len(trials), queued)
+    tables, steps = serving_facts(store, len(trials))
+    report.tables = {"trials": trial_facts(store, trials), **tables}
+    report.next_steps = steps
+
+
+def serving_facts(store: Store, trials: int) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Predictions, people's labels, and what to do next, as they stand."""
+    imports, gained = label_loop_facts(store)
+    queued = int(store.query("SELECT count(*) AS n FROM predictions WHERE none")["n"].iloc[0])
+    tables = {"predictions": prediction_facts(store), "imports": imports, "gained": gained}
+    return tables, next_steps(trials, queued)
+
+
+def refresh_serving(store: Store, path: Path) -> None:
+    """Bring a written report's predictions, people's labels and next steps up to date."""
+    if path.is_file():
+        trials = int(store.query("SELECT count(DISTINCT trial) AS n FROM results")["n"].iloc[0])
+        refresh(path, *serving_facts(store, trials))

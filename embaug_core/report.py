@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,24 +86,53 @@ class Report:
     known_only: str = ""
 
     def html(self) -> str:
-        environment = Environment(
-            loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])
-        )
-        environment.filters["cell"] = _cell
         shown = [m for m in HEADLINE if m in set(self.comparison.columns)]
-        return environment.get_template("report.html").render(
-            report=self,
-            generated=f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-            glossary=[FIGURES[m] for m in shown],
-            comparison=for_people(self.comparison),
-            paired=for_people(self.paired),
-            figure_name=FIGURES.get(self.champion.figure, (self.champion.figure,))[0],
+        return (
+            _environment()
+            .get_template("report.html")
+            .render(
+                report=self,
+                tables=self.tables,
+                next_steps=self.next_steps,
+                generated=f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+                glossary=[FIGURES[m] for m in shown],
+                comparison=for_people(self.comparison),
+                paired=for_people(self.paired),
+                figure_name=FIGURES.get(self.champion.figure, (self.champion.figure,))[0],
+            )
         )
 
     def write(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(self.html(), encoding="utf-8")
         return path
+
+
+def _environment() -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])
+    )
+    environment.filters["cell"] = _cell
+    return environment
+
+
+#: The parts of the page that change after the report is written (by the serving assets).
+REFRESHED = {"serving": "serving.html", "next": "next_steps.html"}
+
+
+def refresh(path: Path, tables: dict[str, pd.DataFrame], next_steps: list[str]) -> Path:
+    """Re-render the predictions, people's labels and next steps of a written report in place
+    (they come from assets that run after it); the rest of the page is left as it is."""
+    page = path.read_text(encoding="utf-8")
+    for marker, template in REFRESHED.items():
+        fragment = (
+            _environment().get_template(template).render(tables=tables, next_steps=next_steps)
+        )
+        pattern = re.compile(f"<!-- {marker} -->.*?<!-- /{marker} -->", re.S)
+        replacement = f"<!-- {marker} -->{fragment}<!-- /{marker} -->"
+        page = pattern.sub(lambda _, text=replacement: text, page)
+    path.write_text(page, encoding="utf-8")
+    return path
 
 
 def _cell(value: object) -> str:

@@ -238,6 +238,8 @@ def test_every_unlabelled_product_is_predicted_once_per_model_version(graph_run)
         "model_version"
     ].nunique() == 1
     assert (home.reports / "predictions.parquet").is_file()
+    page = (home.reports / "report.html").read_text()  # refreshed after the predictions ran
+    assert "No predictions yet" not in page and "Predictions of the production model" in page
     again = dg.materialize(
         definitions.ASSETS,
         selection=["predictions"],

@@ -7,6 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from embaug_core.catalog import CatalogSettings
+from embaug_core.evaluation_report import refresh_serving
 from embaug_core.home import Home
 from embaug_core.human_labels import effective_labels
 from embaug_core.labeling_queue import queue_from_predictions, write_queue_csv
@@ -175,10 +176,12 @@ def labeling_queue(
 ) -> dg.MaterializeResult:
     """Products the production model calls "none", most uncertain first, with its top three
     guesses and an empty `category` column to fill in: what to label next. Products people
-    labelled leave it."""
+    labelled leave it. The report's predictions and next steps are brought up to date."""
     db = store.get()
     queue = queue_from_predictions(db, config.limit)
-    path = write_queue_csv(queue, Home.from_env().create().reports / "labeling_queue.csv")
+    reports = Home.from_env().create().reports
+    path = write_queue_csv(queue, reports / "labeling_queue.csv")
+    refresh_serving(db, reports / "report.html")
     return dg.MaterializeResult(
         metadata={
             "queued": len(queue),
