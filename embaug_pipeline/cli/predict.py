@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -79,7 +80,7 @@ def add_commands(commands) -> None:
         "predict", help="categorise a file of new products with the production model"
     )
     predict.add_argument("path", help="products: a plain CSV, a Kaggle folder or a .parquet")
-    predict.add_argument("-o", "--output", help="CSV file to write (default: stdout)")
+    predict.add_argument("-o", "--output", type=Path, help="CSV file to write (default: stdout)")
     predict.add_argument("--alias", default="production", help="registered model alias")
     predict.add_argument(
         "--image-root",
