@@ -1,35 +1,47 @@
 """Retraining without a person: a weekly schedule and a catalogue sensor refresh the catalogue
-and its embeddings (only new content is embedded); when that run succeeds, a third sensor
-launches one backfill of everything downstream, which Dagster's backfill daemon runs in
-dependency order, one run per partition.
-
-Both triggers reload the catalogue with the settings of the last `raw_products`
-materialisation, so a retraining redoes what the user last chose.
+and its embeddings (only new content is embedded) with the settings of its last load; a sensor
+on the labels inbox imports new label files; Dagster's declarative automation
+(`conditions.retrain`, evaluated by the `retraining_automation` sensor) then retrains every
+partition downstream that exists, once each, in dependency order, then the report, the
+production model, its predictions and the queue.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Any
 
 import dagster as dg
 
-# The only way a sensor can request a backfill; RunRequest.for_asset_graph_subset takes it.
-from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
-
 from embaug_core.catalog import CatalogError, CatalogSettings, locate_catalog
 from embaug_core.fingerprint import content_sha256, stat_signature
+from embaug_core.home import Home
+from embaug_pipeline.conditions import TRIGGER_TAG
 
 RETRAIN_CRON = os.environ.get("EMBAUG_RETRAIN_CRON", "0 3 * * 1")
 SENSOR_SECONDS = int(os.environ.get("EMBAUG_SENSOR_SECONDS", "60"))
-HEAD = ("raw_products", "text_embeddings", "image_embeddings")
-DOWNSTREAM = ("trial_splits", "label_sets", "trained_models", "evaluation_report", "labeling_queue")
 
 catalogue_refresh = dg.define_asset_job(
     "catalogue_refresh",
-    selection=list(HEAD),
-    description="Reload the catalogue and embed what is new; retrain_downstream continues.",
+    selection=dg.AssetSelection.groups("catalog", "embeddings"),
+    description="Reload the catalogue and embed what is new; the automation retrains the rest.",
+)
+label_import = dg.define_asset_job(
+    "label_import",
+    selection=dg.AssetSelection.assets("human_labels"),
+    description="Import the label files dropped in the labels inbox.",
+)
+retraining_automation = dg.AutomationConditionSensorDefinition(
+    "retraining_automation",
+    target=dg.AssetSelection.groups("experiment", "reporting", "serving"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=SENSOR_SECONDS,
+    # One run per partition (backfills wait ~30 s per level for the backfill daemon).
+    emit_backfills=False,
+    run_tags={TRIGGER_TAG: "automation"},
+    description="Retrains every existing partition downstream of a change, once, in order.",
 )
 
 
@@ -64,7 +76,7 @@ def weekly_retraining(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     last = last_catalogue_load(context.instance)
     return dg.RunRequest(
         run_config=refresh_config(last and last["settings"]),
-        tags={"embaug/trigger": "schedule"},
+        tags={TRIGGER_TAG: "schedule"},
     )
 
 
@@ -97,32 +109,29 @@ def catalogue_changed(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg
         # One request per (loaded state, new content): a tick during the run asks nothing more.
         run_key=f"{last['run_id']}:{content}",
         run_config=refresh_config(last["settings"]),
-        tags={"embaug/trigger": "catalogue_changed", "embaug/catalogue_sha256": content},
+        tags={TRIGGER_TAG: "catalogue_changed", "embaug/catalogue_sha256": content},
     )
 
 
 @dg.sensor(
-    name="retrain_downstream",
-    asset_selection=list(DOWNSTREAM),
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    name="labels_dropped",
+    job=label_import,
     minimum_interval_seconds=SENSOR_SECONDS,
-    description="After a catalogue refresh: splits, label sets, every model, report, queue.",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Import label files dropped in the labels inbox (EMBAUG_LABELS_INBOX).",
 )
-def retrain_downstream(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    """One backfill of every partition downstream, for each newly succeeded catalogue_refresh
-    (the cursor holds the last refresh continued)."""
-    records = context.instance.get_run_records(
-        dg.RunsFilter(job_name=catalogue_refresh.name, statuses=[dg.DagsterRunStatus.SUCCESS]),
-        limit=1,
-    )
-    if not records:
-        return dg.SkipReason("no successful catalogue_refresh run yet")
-    refresh = records[0].dagster_run.run_id
-    if context.cursor == refresh:
-        return dg.SkipReason(f"catalogue_refresh {refresh} already continued")
-    context.update_cursor(refresh)
-    graph = context.repository_def.asset_graph
-    subset = AssetGraphSubset.from_asset_keys([dg.AssetKey(name) for name in DOWNSTREAM], graph)
-    return dg.RunRequest.for_asset_graph_subset(
-        subset, tags={"embaug/trigger": "retrain_downstream", "embaug/refresh_run": refresh}
-    )
+def labels_dropped(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    """One import run for the inbox's CSV files as they stand, whenever they change (a file
+    imported before changes nothing: imports are keyed by the file's hash)."""
+    inbox = Home.from_env().labels_inbox
+    files = sorted(inbox.glob("*.csv")) if inbox.is_dir() else []
+    if not files:
+        return dg.SkipReason(f"{inbox}: no label files")
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    if context.cursor == digest.hexdigest():
+        return dg.SkipReason(f"{inbox}: no new or changed label file")
+    context.update_cursor(digest.hexdigest())
+    return dg.RunRequest(run_key=digest.hexdigest(), tags={TRIGGER_TAG: "labels_dropped"})

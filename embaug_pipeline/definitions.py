@@ -5,20 +5,18 @@ import dagster as dg
 
 from embaug_pipeline.assets.catalog import raw_products
 from embaug_pipeline.assets.embeddings import image_embeddings, text_embeddings
+from embaug_pipeline.assets.human_labels import human_labels
 from embaug_pipeline.assets.labels import label_sets
 from embaug_pipeline.assets.reporting import evaluation_report
-from embaug_pipeline.assets.serving import (
-    human_labels,
-    labeling_queue,
-    predictions,
-    production_model,
-)
+from embaug_pipeline.assets.serving import labeling_queue, predictions, production_model
 from embaug_pipeline.assets.splits import trial_splits
 from embaug_pipeline.assets.training import alpha_search, trained_models
 from embaug_pipeline.automation import (
     catalogue_changed,
     catalogue_refresh,
-    retrain_downstream,
+    label_import,
+    labels_dropped,
+    retraining_automation,
     weekly_retraining,
 )
 from embaug_pipeline.resources import EncodersResource, MlflowResource, StoreResource
@@ -42,7 +40,7 @@ RESOURCES = {"store": StoreResource(), "encoders": EncodersResource(), "tracking
 defs = dg.Definitions(
     assets=ASSETS,
     resources=RESOURCES,
-    jobs=[catalogue_refresh],
+    jobs=[catalogue_refresh, label_import],
     schedules=[weekly_retraining],
-    sensors=[catalogue_changed, retrain_downstream],
+    sensors=[catalogue_changed, labels_dropped, retraining_automation],
 )

@@ -14,6 +14,7 @@ import dagster as dg
 from embaug_core.home import Home
 from embaug_core.team import database_url, ensure_mlflow_schema, normalise_environment
 from embaug_pipeline import definitions
+from embaug_pipeline.conditions import DEMO, TRIGGER_TAG
 
 logger = logging.getLogger(__name__)
 PID_TAG, HOST_TAG = "embaug/pid", "embaug/host"
@@ -133,7 +134,12 @@ def run_assets(
         run_config=run_config,
         instance=instance,
         resources=definitions.RESOURCES,
-        tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(), **(tags or {})},
+        tags={
+            PID_TAG: str(os.getpid()),
+            HOST_TAG: socket.gethostname(),
+            TRIGGER_TAG: DEMO,  # the automation does not rerun what the command line ran
+            **(tags or {}),
+        },
         raise_on_error=False,
     )
     logger.info(

@@ -11,14 +11,9 @@ import pytest
 from PIL import Image
 
 from embaug_pipeline import definitions
-from embaug_pipeline.automation import (
-    DOWNSTREAM,
-    catalogue_changed,
-    catalogue_refresh,
-    retrain_downstream,
-    weekly_retraining,
-)
-from embaug_pipeline.partitions import METHOD_KEYS, TRIALS
+from embaug_pipeline.automation import catalogue_changed, catalogue_refresh, weekly_retraining
+from embaug_pipeline.graph import SERVING_ASSETS as SERVING
+from embaug_pipeline.partitions import TRIALS
 from tests.conftest import write_kaggle_slice
 
 
@@ -98,29 +93,73 @@ def test_schedule_without_a_load_uses_the_defaults(tmp_path: Path, monkeypatch):
         assert request.run_config == {}
 
 
-def test_each_successful_refresh_continues_as_one_backfill_of_everything_downstream(loaded):
-    _, instance = loaded
-    repository = definitions.defs.get_repository_def()
-
-    def evaluate(cursor: str | None = None):
-        context = dg.build_sensor_context(
-            instance=instance, cursor=cursor, repository_def=repository
+def _materialised(instance: dg.DagsterInstance, key: str, partition: str | None = None) -> None:
+    """Record a materialisation without running the asset (the conditions read only events)."""
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition=partition))
+    if key == "evaluation_report":  # its blocking check passed
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(
+                asset_key=dg.AssetKey(key),
+                check_name="champion_weighted_auc_above_floor",
+                passed=True,
+            )
         )
-        return context, retrain_downstream(context)
 
-    assert isinstance(evaluate()[1], dg.SkipReason)  # no refresh yet
-    run = dg.DagsterRun(job_name=catalogue_refresh.name, status=dg.DagsterRunStatus.SUCCESS)
-    instance.add_run(run)
-    context, request = evaluate()
-    subset = request.asset_graph_subset
-    assert {key.to_user_string() for key in subset.asset_keys} == set(DOWNSTREAM)
-    partitions = [p.asset_key.to_user_string() for p in subset.iterate_asset_partitions()]
-    assert {name: partitions.count(name) for name in DOWNSTREAM} == {
-        "trial_splits": len(TRIALS),
-        "label_sets": len(TRIALS),
-        "trained_models": len(TRIALS) * len(METHOD_KEYS),
-        "evaluation_report": 1,
-        "labeling_queue": 1,
-    }
-    assert request.tags["embaug/refresh_run"] == run.run_id
-    assert isinstance(evaluate(context.cursor)[1], dg.SkipReason)  # continued once only
+
+def test_a_catalogue_change_retrains_each_existing_partition_once_in_order():
+    """The automation's conditions ticked in-process on a demo's state (two trials, two
+    methods; everything else never materialised): a refresh of the catalogue retrains exactly
+    those partitions, once each, every level after the one before, the report after every
+    model, and the production model, predictions and queue after the report."""
+    trials, methods = TRIALS[:2], ["control", "logreg"]
+    models = [f"{m}|{t}" for t in trials for m in methods]
+    demo = [("raw_products", None), ("text_embeddings", None), ("image_embeddings", None)]
+    demo += [("human_labels", None)]
+    demo += [(key, t) for t in trials for key in ("trial_splits", "label_sets")]
+    demo += [("trained_models", m) for m in models]
+    demo += [(key, None) for key in ("evaluation_report", *SERVING)]
+    graph = definitions.defs.resolve_asset_graph()
+    with dg.instance_for_test() as instance:
+        for key, partition in demo:
+            _materialised(instance, key, partition)
+
+        def tick(cursor):
+            result = dg.evaluate_automation_conditions(
+                defs=definitions.defs, instance=instance, cursor=cursor
+            )
+            requested = [
+                (key.to_user_string(), partition)
+                for key in graph.get_all_asset_keys()
+                for partition in (result.get_requested_partitions(key) or [])
+            ]
+            return result.cursor, requested
+
+        cursor, first = tick(None)
+        assert first == []  # a daemon starting on a demo's state relaunches nothing
+        for key in ("raw_products", "text_embeddings", "image_embeddings"):
+            _materialised(instance, key)
+        order: list[tuple[str, str | None]] = []
+        when: dict[tuple[str, str | None], int] = {}
+        for number in range(12):
+            cursor, requested = tick(cursor)
+            order += requested
+            for key, partition in requested:
+                when[(key, partition)] = number
+                _materialised(instance, key, partition)
+    expected = {("human_labels", None)}
+    expected |= {(key, t) for t in trials for key in ("trial_splits", "label_sets")}
+    expected |= {("trained_models", m) for m in models}
+    expected |= {(key, None) for key in ("evaluation_report", *SERVING)}
+    assert sorted(order, key=str) == sorted(expected, key=str)  # each once, nothing missing
+    # Steps requested in the same tick with the same partitions run together, in dependency
+    # order, in one run; a step of another partitions definition waits for a later tick.
+    tick_of = when
+    for trial in trials:
+        assert tick_of[("trial_splits", trial)] <= tick_of[("label_sets", trial)]
+        for method in methods:
+            assert tick_of[("label_sets", trial)] < tick_of[("trained_models", f"{method}|{trial}")]
+    last_model = max(tick_of[("trained_models", m)] for m in models)
+    assert last_model < tick_of[("evaluation_report", None)]
+    assert tick_of[("evaluation_report", None)] <= tick_of[("production_model", None)]
+    assert tick_of[("production_model", None)] <= tick_of[("predictions", None)]
+    assert tick_of[("predictions", None)] <= tick_of[("labeling_queue", None)]

@@ -7,6 +7,7 @@ from pydantic import Field
 from embaug_core.home import Home
 from embaug_core.human_labels import MIN_CLASS_PRODUCTS, import_label_file
 from embaug_pipeline.assets.catalog import raw_products
+from embaug_pipeline.conditions import retrain
 from embaug_pipeline.resources import DUCKDB_POOL, StoreResource
 
 MIN_CLASS = (
@@ -25,7 +26,15 @@ class HumanLabelsConfig(dg.Config):
     )
 
 
-@dg.asset(group_name="serving", deps=[raw_products], kinds={"duckdb"}, pool=DUCKDB_POOL)
+@dg.asset(
+    group_name="serving",
+    deps=[raw_products],
+    kinds={"duckdb"},
+    pool=DUCKDB_POOL,
+    # After a catalogue change, the inbox is looked at again (files already imported are kept
+    # as they are), so that every input of the trials is fresh before they retrain.
+    automation_condition=retrain(),
+)
 def human_labels(
     context: dg.AssetExecutionContext, config: HumanLabelsConfig, store: StoreResource
 ) -> dg.MaterializeResult:

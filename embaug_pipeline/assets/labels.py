@@ -11,6 +11,7 @@ from embaug_core.labels.sets import (
 from embaug_core.lineage import code_sha256
 from embaug_pipeline.assets.embeddings import image_embeddings, text_embeddings
 from embaug_pipeline.assets.splits import trial_splits
+from embaug_pipeline.conditions import retrain
 from embaug_pipeline.config import config_class, settings_of
 from embaug_pipeline.metadata import table_markdown
 from embaug_pipeline.partitions import trial_partitions
@@ -35,6 +36,7 @@ LABELS_CHECK = "classes_disjoint_and_holdout_never_labelled"
     deps=[trial_splits, text_embeddings, image_embeddings],
     kinds={"faiss", "duckdb"},
     pool=DUCKDB_POOL,
+    automation_condition=retrain(),
 )
 def label_sets(
     context: dg.AssetExecutionContext,

@@ -10,6 +10,7 @@ from embaug_core.home import Home
 from embaug_core.lineage import current_label_sets
 from embaug_core.production import Recommendation
 from embaug_pipeline.assets.training import trained_models
+from embaug_pipeline.conditions import retrain
 from embaug_pipeline.metadata import figure_markdown
 from embaug_pipeline.resources import DUCKDB_POOL, EncodersResource, MlflowResource, StoreResource
 
@@ -67,6 +68,7 @@ CHAMPION_CHECK = "champion_weighted_auc_above_floor"
     ],
     kinds={"duckdb", "html", "mlflow"},
     pool=DUCKDB_POOL,
+    automation_condition=retrain(),
 )
 def evaluation_report(
     context: dg.AssetExecutionContext,

@@ -17,9 +17,9 @@ from embaug_core.production import Recommendation
 from embaug_core.serving.product import InputLimits
 from embaug_core.tracking.production import publish_production
 from embaug_core.tracking.registry import MODEL_NAME, load_product_model
-from embaug_pipeline.assets.embeddings import image_embeddings, text_embeddings
-from embaug_pipeline.assets.human_labels import MIN_CLASS, human_labels
+from embaug_pipeline.assets.human_labels import MIN_CLASS
 from embaug_pipeline.assets.reporting import evaluation_report
+from embaug_pipeline.conditions import retrain, retrain_after_checks
 from embaug_pipeline.config import config_class, settings_of
 from embaug_pipeline.resources import DUCKDB_POOL, EncodersResource, MlflowResource, StoreResource
 
@@ -28,9 +28,11 @@ ProductionConfig = config_class("ProductionConfig", LabelSettings, min_class_pro
 
 @dg.asset(
     group_name="serving",
-    deps=[evaluation_report, human_labels],
+    # People's labels reach it once, through the report (splits, models, recommendation).
+    deps=[evaluation_report],
     kinds={"pytorch", "mlflow"},
     pool=DUCKDB_POOL,
+    automation_condition=retrain_after_checks(),
 )
 def production_model(
     context: dg.AssetExecutionContext,
@@ -105,7 +107,8 @@ NONE_CHECK = "none_share_of_new_predictions_below_limit"
 
 @dg.asset(
     group_name="serving",
-    deps=[production_model, text_embeddings, image_embeddings],
+    # New products reach it through the production model (a catalogue change retrains it).
+    deps=[production_model],
     kinds={"duckdb", "parquet"},
     pool=DUCKDB_POOL,
     check_specs=[
@@ -116,6 +119,7 @@ NONE_CHECK = "none_share_of_new_predictions_below_limit"
             "max_none_share",
         )
     ],
+    automation_condition=retrain(),
 )
 def predictions(
     context: dg.AssetExecutionContext,
@@ -170,7 +174,13 @@ class QueueSettings(dg.Config):
     limit: int = Field(0, description="Keep the first N products of the queue (0: all)")
 
 
-@dg.asset(group_name="serving", deps=[predictions], kinds={"duckdb"}, pool=DUCKDB_POOL)
+@dg.asset(
+    group_name="serving",
+    deps=[predictions],
+    kinds={"duckdb"},
+    pool=DUCKDB_POOL,
+    automation_condition=retrain(),
+)
 def labeling_queue(
     context: dg.AssetExecutionContext, config: QueueSettings, store: StoreResource
 ) -> dg.MaterializeResult:

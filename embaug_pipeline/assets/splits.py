@@ -14,6 +14,7 @@ from embaug_core.splits import (
 )
 from embaug_pipeline.assets.catalog import raw_products
 from embaug_pipeline.assets.human_labels import MIN_CLASS, human_labels
+from embaug_pipeline.conditions import retrain
 from embaug_pipeline.config import config_class, settings_of
 from embaug_pipeline.metadata import table_markdown
 from embaug_pipeline.partitions import trial_partitions
@@ -36,6 +37,7 @@ SplitSettings = config_class(
     deps=[raw_products, human_labels],
     kinds={"duckdb"},
     pool=DUCKDB_POOL,
+    automation_condition=retrain(),
 )
 def trial_splits(
     context: dg.AssetExecutionContext, config: SplitSettings, store: StoreResource

@@ -29,6 +29,7 @@ from embaug_core.train import TrainConfig
 from embaug_pipeline.assets.embeddings import image_embeddings, text_embeddings
 from embaug_pipeline.assets.labels import label_sets
 from embaug_pipeline.assets.splits import trial_splits
+from embaug_pipeline.conditions import retrain
 from embaug_pipeline.config import config_class, settings_of
 from embaug_pipeline.partitions import trial_method_partitions, trial_partitions
 from embaug_pipeline.resources import (
@@ -149,6 +150,7 @@ def _train(
     # Dagster maps each (trial, method) partition to its trial's split and labels by itself.
     deps=[trial_splits, label_sets, text_embeddings, image_embeddings],
     kinds={"pytorch", "mlflow"},
+    automation_condition=retrain(),
 )
 def trained_models(
     context: dg.AssetExecutionContext,
