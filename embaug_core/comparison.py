@@ -215,7 +215,12 @@ def choose_champion(
         )
         return replace(chosen, rule=note + chosen.rule)
     if means.empty:
-        raise ValueError(f"no results for the figure {figure!r}; cannot choose a champion")
+        methods = sorted(results["method"].unique())
+        if not methods:
+            raise ValueError(f"no results for the figure {figure!r}; cannot choose a champion")
+        method = fallback if fallback in methods else methods[0]
+        rule = f"no figure could be computed on so small a hold-out: {method}, the simplest"
+        return ChampionChoice(method, figure, rule, method, False)
     best = str(means.idxmax())
     name = FIGURES.get(figure, (figure,))[0]
     if best == fallback:

@@ -70,3 +70,27 @@ def test_a_text_only_catalogue_loads_without_images(kaggle_slice: Path, tmp_path
     catalog = load_catalog(path, CatalogSettings(label_column="kind"))
     assert catalog.features == ("title",) and catalog.products["image_sha256"].isna().all()
     assert len(catalog.products) == 72 and catalog.images == {}
+
+
+def test_a_catalogue_with_five_percent_labelled_is_categorised_end_to_end(
+    tmp_path: Path, monkeypatch, capsys
+):
+    """A slice of the real catalogue with the category of 95% of its rows blanked, stratified
+    by class: it loads, trains on the few labels, and the production model predicts the rest."""
+    from tests.conftest import write_kaggle_slice
+
+    folder = tmp_path / "few_labels"
+    styles = write_kaggle_slice(folder, per_class=40)
+    blank = styles.groupby("articleType").cumcount() >= 2  # 2 of 40 per class keep their label
+    styles.loc[blank.to_numpy(), "articleType"] = ""
+    styles.to_csv(folder / "styles.csv", index=False)
+    monkeypatch.setenv("EMBAUG_HOME", str(tmp_path / "home"))
+    arguments = ["demo", "--data", str(folder), "--sample-fraction", "1", "--trials", "1"]
+    arguments += ["--methods", "control,logreg,knn_aug", "--epochs", "2", "--auc-floor", "0"]
+    assert main(arguments) == 0, capsys.readouterr().err[-2000:]
+    store = Store(tmp_path / "home" / "embaug.duckdb")
+    catalogue = store.catalogue()
+    assert (catalogue["products"], catalogue["labelled"]) == (240, 12)
+    predicted = store.predictions()
+    assert len(predicted) == 228  # every unlabelled product, nothing else
+    assert set(predicted["category"].dropna()) <= set(styles["articleType"]) - {""}
