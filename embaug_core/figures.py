@@ -33,6 +33,13 @@ def _banded(axis, table: pd.DataFrame, x: str, y: str, label_suffix: str = "") -
         axis.fill_between(stats.index, stats["min"], stats["max"], color=colour, alpha=0.15)
 
 
+def _legend(axis) -> None:
+    """A legend when there is something to name (a trial without held-out classes draws no
+    "none" curve)."""
+    if axis.get_legend_handles_labels()[0]:
+        axis.legend(loc="lower right", fontsize=8)
+
+
 def threshold_figure(sweeps: pd.DataFrame, threshold: float) -> bytes:
     """Overall and none accuracy against the confidence threshold (the paper's Fig. 3).
 
@@ -49,7 +56,7 @@ def threshold_figure(sweeps: pd.DataFrame, threshold: float) -> bytes:
         axis.set(title=title, xlabel="confidence threshold", xlim=(0, 1), ylim=(0, 1))
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy (mean, band: min-max over trials)")
-    axes[1].legend(loc="lower right", fontsize=8)
+    _legend(axes[1])
     return to_png(figure)
 
 
@@ -70,7 +77,7 @@ def roc_figure(curves: pd.DataFrame, auc_by_method: dict[str, float]) -> bytes:
         xlim=(0, 1),
         ylim=(0, 1.01),
     )
-    axis.legend(loc="lower right", fontsize=8)
+    _legend(axis)
     axis.grid(alpha=0.3)
     return to_png(figure)
 
@@ -89,7 +96,7 @@ def epochs_figure(history: pd.DataFrame, threshold: float) -> bytes:
         )
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy (mean, band: min-max over trials)")
-    axes[1].legend(loc="lower right", fontsize=8)
+    _legend(axes[1])
     return to_png(figure)
 
 
