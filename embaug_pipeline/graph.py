@@ -125,22 +125,12 @@ def materialize_graph(
     trials = TRIALS[: options.trials]
     stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
     parent = {PARENT_RUN_TAG: MlflowResource().parent_run(f"graph {stamp}", f"embaug {stamp}")}
-    grid = [(trial, method) for trial in trials for method in options.methods]
-    models = Progress(len(grid), "models")
     with Workers(options.workers, options.dask_address) as workers:
         splits = [PartitionRun(("trial_splits", "label_sets"), config, t, label=t) for t in trials]
         workers.run(splits, instance)
-        runs = [
-            PartitionRun(
-                ("trained_models",),
-                config,
-                str(trial_method_key(trial, method)),
-                {**parent, COUNTER_TAG: f"model {number} of {len(grid)}"},
-                f"{method} on {trial}",
-            )
-            for number, (trial, method) in enumerate(grid, start=1)
-        ]
-        workers.run(runs, instance, lambda run: logger.info("%s (%s)", models.advance(), run.label))
+    materialise_grid(
+        instance, trials, options.methods, config, options.dask_address, options.workers, parent
+    )
     reported = run_assets(["evaluation_report", *SERVING_ASSETS], instance, config)
     results = StoreResource().get().query("SELECT * FROM results")
     embeddings = {name: _metadata(encoded, name) for name in EMBEDDING_ASSETS}
@@ -150,6 +140,33 @@ def materialize_graph(
         if reported.asset_materializations_for_node(name)
     }
     return GraphOutcome(results, embeddings, check_outcome(reported, CHAMPION_CHECK), serving)
+
+
+def materialise_grid(
+    instance: dg.DagsterInstance,
+    trials: Sequence[str],
+    methods: Sequence[str],
+    config: dict[str, dict],
+    dask_address: str = "",
+    workers: int = 1,
+    tags: dict[str, str] | None = None,
+) -> None:
+    """Every trial x method partition of `trained_models`, one Dagster run each, side by side
+    on the workers, with a counter ("model 12 of 50") in the log and each run's tags."""
+    grid = [(trial, method) for trial in trials for method in methods]
+    models = Progress(len(grid), "models")
+    runs = [
+        PartitionRun(
+            ("trained_models",),
+            config,
+            str(trial_method_key(trial, method)),
+            {**(tags or {}), COUNTER_TAG: f"model {number} of {len(grid)}"},
+            f"{method} on {trial}",
+        )
+        for number, (trial, method) in enumerate(grid, start=1)
+    ]
+    with Workers(workers, dask_address) as pool:
+        pool.run(runs, instance, lambda run: logger.info("%s (%s)", models.advance(), run.label))
 
 
 def last_options() -> GraphOptions:
