@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from embaug_core.store import Store
+from embaug_core.store.schema import IMPORT_COLUMNS
 
 
 def catalogue_facts(store: Store) -> dict[str, object]:
@@ -67,18 +68,7 @@ def label_loop_facts(store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every import of people's labels (with the production model's accuracy on them, measured
     before it trained on them), and the classes that gained labels."""
     imports = store.label_imports()
-    shown = imports[
-        [
-            "file_name",
-            "imported_at",
-            "labels",
-            "left_empty",
-            "rejected",
-            "conflicts",
-            "model_version",
-            "model_accuracy",
-        ]
-    ]
+    shown = imports[[c for c in IMPORT_COLUMNS if c not in ("file_sha256", "scored")]]
     gained = store.query(
         "SELECT h.category, count(DISTINCT h.product_id) AS labelled_by_people, "
         "count(DISTINCT h.product_id) FILTER (WHERE p.category IS NULL) AS new_to_the_class, "

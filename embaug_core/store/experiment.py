@@ -14,12 +14,10 @@ class ExperimentTables(StoreBase):
 
     def replace_split(self, trial: str, split: pd.DataFrame, catalogue_sha256: str) -> None:
         """Store a trial's split, made on the catalogue of that fingerprint."""
-        rows = split.assign(trial=trial, catalogue_sha256=catalogue_sha256)[
-            ["trial", "product_id", "category", "role", "known", "catalogue_sha256"]
-        ]
-        with self.connect() as connection:
-            connection.execute("DELETE FROM splits WHERE trial = ?", [trial])
-            _insert(connection, "splits", rows)
+        columns = ["trial", "product_id", "category", "role", "known", "catalogue_sha256"]
+        self._replace_trial(
+            "splits", trial, split.assign(catalogue_sha256=catalogue_sha256), columns
+        )
 
     def split(self, trial: str) -> pd.DataFrame:
         split = self.query(
@@ -31,21 +29,23 @@ class ExperimentTables(StoreBase):
             raise LookupError(f"no split stored for {trial}; materialise trial_splits first")
         return split
 
-    # -- label sets -------------------------------------------------------------------------
-
     def split_catalogues(self) -> dict[str, str]:
         """Each stored trial and the fingerprint of the catalogue its split was made on."""
         rows = self.query("SELECT DISTINCT trial, catalogue_sha256 FROM splits ORDER BY trial")
         return dict(zip(rows["trial"], rows["catalogue_sha256"].fillna(""), strict=True))
 
+    # -- label sets -------------------------------------------------------------------------
+
     def replace_label_sets(self, trial: str, table: pd.DataFrame, lineage: str) -> None:
         """Store a trial's label sets, built on the split and vectors of that lineage key."""
-        rows = table.assign(trial=trial, lineage=lineage)[
-            ["trial", "product_id", "label", "source", "step", "lineage"]
-        ]
+        columns = ["trial", "product_id", "label", "source", "step", "lineage"]
+        self._replace_trial("label_sets", trial, table.assign(lineage=lineage), columns)
+
+    def _replace_trial(self, name: str, trial: str, rows: pd.DataFrame, columns: list[str]) -> None:
+        """Replace one trial's rows of a table in one transaction."""
         with self.connect() as connection:
-            connection.execute("DELETE FROM label_sets WHERE trial = ?", [trial])
-            _insert(connection, "label_sets", rows)
+            connection.execute(f"DELETE FROM {name} WHERE trial = ?", [trial])
+            _insert(connection, name, rows.assign(trial=trial)[columns])
 
     def label_sets(self, trial: str | None = None) -> pd.DataFrame:
         """Stored label sets (of one trial, or all), with the fingerprints they were built on."""
