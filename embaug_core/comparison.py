@@ -4,6 +4,7 @@ them (`report.py`)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -182,6 +183,20 @@ CHAMPION_FIGURE = "tradeoff_auc"
 CHAMPION_BASELINES = ("control", "logreg")
 #: The simplest model within noise of the best: served when no method clearly leads.
 FALLBACK = "logreg"
+#: The champion's mean weighted AUC under which the production model is not rebuilt.
+DEFAULT_AUC_FLOOR = 0.9
+
+
+def auc_floor() -> float:
+    """EMBAUG_AUC_FLOOR, else DEFAULT_AUC_FLOOR: a deployment's floor, which the runs that
+    Dagster's automation and schedule launch (with default config) follow too."""
+    value = os.environ.get("EMBAUG_AUC_FLOOR", "")
+    try:
+        return float(value) if value.strip() else DEFAULT_AUC_FLOOR
+    except ValueError:
+        raise ValueError(f"EMBAUG_AUC_FLOOR must be a number, got {value!r}") from None
+
+
 #: The figure used when H holds no "none" product (no class held out).
 FIGURE_WITHOUT_NONE = "weighted_auc_mean"
 

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from embaug_core.comparison import (
+    DEFAULT_AUC_FLOOR,
     ChampionChoice,
+    auc_floor,
     choose_champion,
     comparison_table,
     paired_differences,
@@ -192,3 +194,13 @@ def test_per_class_table_keeps_a_class_called_none_apart_from_the_none_row():
     assert list(table.index) == [("class", "none"), ("class", "NA"), ("none", "")]
     assert list(table["held out in trials"]) == [0, 1, 0]
     assert table.loc[("none", ""), "control"] == pytest.approx(0.9)
+
+
+def test_the_auc_floor_is_a_deployment_setting_with_a_clear_error(monkeypatch):
+    monkeypatch.delenv("EMBAUG_AUC_FLOOR", raising=False)
+    assert auc_floor() == DEFAULT_AUC_FLOOR
+    monkeypatch.setenv("EMBAUG_AUC_FLOOR", "0.75")
+    assert auc_floor() == 0.75
+    monkeypatch.setenv("EMBAUG_AUC_FLOOR", "high")
+    with pytest.raises(ValueError, match="EMBAUG_AUC_FLOOR must be a number"):
+        auc_floor()

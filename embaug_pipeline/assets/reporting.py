@@ -4,7 +4,13 @@ in MLflow's model registry, and the recommendation the production model is made 
 import dagster as dg
 from pydantic import Field
 
-from embaug_core.comparison import comparison_table, for_people, paired_table
+from embaug_core.comparison import (
+    DEFAULT_AUC_FLOOR,
+    auc_floor,
+    comparison_table,
+    for_people,
+    paired_table,
+)
 from embaug_core.evaluation_report import EvaluationInputs, assemble_report
 from embaug_core.home import Home
 from embaug_core.lineage import current_label_sets
@@ -46,8 +52,9 @@ class ReportSettings(dg.Config):
         "tradeoff_auc", description="The figure the champion rule compares (METHODS.md 7)"
     )
     champion_auc_floor: float = Field(
-        0.9,
-        description="Below this mean weighted AUC the champion blocks the production model",
+        default_factory=auc_floor,
+        description="Below this mean weighted AUC the champion blocks the production model "
+        f"(default EMBAUG_AUC_FLOOR, else {DEFAULT_AUC_FLOOR})",
     )
 
 

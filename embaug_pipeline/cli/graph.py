@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import replace
 
+from embaug_core.comparison import DEFAULT_AUC_FLOOR
 from embaug_core.home import Home
 from embaug_core.methods import ALPHA_GRID
 from embaug_core.splits import trial_names
@@ -92,7 +93,7 @@ def _run(options, verbose: bool) -> int:
             f"{check.get('mean_weighted_auc', float('nan')):.3f}, under the floor "
             f"{check.get('floor')}: the production model, its predictions and the labeling "
             "queue were not rebuilt (more labels or trials usually help; the floor is "
-            "evaluation_report's champion_auc_floor, --auc-floor).",
+            "--auc-floor or EMBAUG_AUC_FLOOR).",
             file=sys.stderr,
         )
         return EXIT_BELOW_FLOOR
@@ -176,7 +177,8 @@ def add_commands(commands) -> None:
         type=float,
         default=None,
         help="the champion's mean weighted AUC under which the production model is not "
-        "rebuilt (default 0.9; exit status 3 when under it)",
+        f"rebuilt (default EMBAUG_AUC_FLOOR, else {DEFAULT_AUC_FLOOR}; exit status 3 when "
+        "under it)",
     )
     demo.add_argument("--full", action="store_true", help="the whole catalogue (sample fraction 1)")
     demo.add_argument("--paper", action="store_true", help="the paper's 576 epochs")
