@@ -16,6 +16,7 @@ Their results sit beside the default ones and BENCHMARKS.md shows both.
     python -m benchmarks.run_all --full                        # whole catalogue (~2 h here)
     python -m benchmarks.run_all --only encoders,cache         # some
     python -m benchmarks.run_all --args neighbours="--hnsw"    # extra flags for one
+    python -m benchmarks.run_all --only memory --args memory="--cache-from DIR"  # on request
     python -m benchmarks.run_all --render                      # re-render from results/*.json
 """
 
@@ -44,6 +45,9 @@ BENCHMARKS = {
     "peers": "Peers: scikit-learn on the same trial splits",
     "neighbours": "Neighbours: exact kNN, label augmentation, approximate search at 1M",
     "partition": "Profile: where one trained_models partition spends its time",
+    "curve": "Validation curve: a sample of H or every k epochs against every epoch on all of H",
+    "image_size": "Image size: 224, 160 and 128 px, speed and the report's figures",
+    "workers": "Workers: the grid and the embedding on 1 against 2 Dask workers",
 }
 #: The whole-catalogue variants (`--full`): module `NAME` run with --full writes NAME_full.
 FULL = {
@@ -52,7 +56,12 @@ FULL = {
     "peers_full": "Peers on the whole catalogue's trial splits",
     "partition_full": "Profile: one trained_models partition on the whole catalogue",
 }
-ALL = BENCHMARKS | FULL
+#: Run only on request (`--only NAME --args NAME="..."`): they need flags or take hours.
+ON_REQUEST = {
+    "neighbours_ann": "Label augmentation at 1M vectors, exact against approximate neighbours",
+    "memory": "Memory: peak resident set size as the catalogue grows",
+}
+ALL = BENCHMARKS | FULL | ON_REQUEST
 #: Where --full builds its store (git-ignored; replaced by every --full run, as cold must be).
 FULL_HOME = BENCH_HOME.with_name(".home-full")
 MARKDOWN = ROOT / "BENCHMARKS.md"
@@ -63,13 +72,18 @@ NOTES = ROOT / "benchmarks" / "notes.md"
 def run_benchmark(name: str, flags: list[str]) -> bool:
     """Run one benchmark in its own process; whether it succeeded (a failure is logged and
     the others still run)."""
-    command = [sys.executable, "-m", f"benchmarks.{name.removesuffix('_full')}", *flags]
+    command = [sys.executable, "-m", f"benchmarks.{module_name(name)}", *flags]
     env = {**os.environ, "EMBAUG_HOME": str(FULL_HOME)} if name in FULL else None
     logger.info("running %s", shlex.join(command))
     failed = subprocess.run(command, cwd=ROOT, env=env).returncode
     if failed:
         logger.error("%s failed (exit %d); its last results, if any, are kept", name, failed)
     return not failed
+
+
+def module_name(name: str) -> str:
+    """The module a result comes from: neighbours_full and neighbours_ann from neighbours."""
+    return name.removesuffix("_full").removesuffix("_ann")
 
 
 def load_results() -> dict[str, dict]:
@@ -123,7 +137,7 @@ def render(results: dict[str, dict], total_s: float | None) -> str:
     if NOTES.exists():
         lines += ["", NOTES.read_text().strip()]
     for name, result in results.items():
-        module = importlib.import_module(f"benchmarks.{name.removesuffix('_full')}")
+        module = importlib.import_module(f"benchmarks.{module_name(name)}")
         load = result["machine"].get("load_average")
         lines += [
             "",
@@ -167,6 +181,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown benchmark(s) {sorted(unknown)}; choose from {list(ALL)}")
     flags = {name: ["--full"] if name in FULL else [] for name in ALL}
+    flags["neighbours_ann"] = ["--ann-augment"]
     for item in args.args:
         name, _, text = item.partition("=")
         if name not in flags:
