@@ -48,6 +48,7 @@ BENCHMARKS = {
     "curve": "Validation curve: a sample of H or every k epochs against every epoch on all of H",
     "image_size": "Image size: 224, 160 and 128 px, speed and the report's figures",
     "workers": "Workers: the grid and the embedding on 1 against 2 Dask workers",
+    "hostile": "A hostile catalogue under an address-space limit",
 }
 #: The whole-catalogue variants (`--full`): module `NAME` run with --full writes NAME_full.
 FULL = {

@@ -189,6 +189,33 @@ def test_trial_label_sets_and_their_quality_against_the_truth():
     assert (table["source"] == "label_prop").sum() <= n_aug
 
 
+def test_label_quality_of_a_split_without_a_pool_has_no_coverage():
+    """A tiny catalogue can leave the pool empty: coverage is undefined, not a type error
+    (the store hands back Arrow strings)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from embaug_core.labels.sets import label_quality
+
+    split = pd.DataFrame(
+        {
+            "product_id": pd.array(["p1", "p2", "p3"], dtype=pd.ArrowDtype(pa.large_string())),
+            "category": pd.array(["a", "b", "a"], dtype=pd.ArrowDtype(pa.large_string())),
+            "role": pd.array(["train", "train", "holdout"], dtype=pd.ArrowDtype(pa.large_string())),
+        }
+    )
+    table = pd.DataFrame(
+        {
+            "product_id": pd.array(["p1", "p2", "p9"], dtype=pd.ArrowDtype(pa.large_string())),
+            "label": pd.array(["a", "b", "a"], dtype=pd.ArrowDtype(pa.large_string())),
+            "source": pd.array(["seed", "seed", "knn_aug"], dtype=pd.ArrowDtype(pa.large_string())),
+        }
+    )
+    quality = label_quality(table, split).set_index(["source", "label"])
+    assert quality.loc[("knn_aug", "a"), "checkable"] == 0
+    assert quality["coverage"].isna().all()
+
+
 def clustered(n: int, dim: int, centres: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian clusters, well apart: each point's nearest neighbours are mostly its own."""
     rng = np.random.default_rng(seed)

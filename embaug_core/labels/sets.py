@@ -92,8 +92,10 @@ def label_quality(table: pd.DataFrame, split: pd.DataFrame) -> pd.DataFrame:
     truth = split.set_index("product_id")["category"]
     pool_sizes = split[split["role"] == "pool"]["category"].value_counts()
     given = table[table["source"] != "seed"]
-    known = truth.reindex(given["product_id"]).to_numpy()
-    given = given.assign(checkable=pd.notna(known), correct=given["label"].to_numpy() == known)
+    # Plain objects with None for a product outside the split: Arrow's NA has no truth value.
+    known = truth.reindex(given["product_id"]).to_numpy(dtype=object, na_value=None)
+    labels = given["label"].to_numpy(dtype=object)
+    given = given.assign(checkable=pd.notna(known), correct=labels == known)
     columns = {
         "labels": ("correct", "size"),
         "checkable": ("checkable", "sum"),
@@ -104,7 +106,9 @@ def label_quality(table: pd.DataFrame, split: pd.DataFrame) -> pd.DataFrame:
     overall.index = pd.MultiIndex.from_product([overall.index, ["ALL"]], names=["source", "label"])
     quality = pd.concat([per_class, overall]).reset_index()
     quality["precision"] = quality["correct"] / quality["checkable"].where(quality["checkable"] > 0)
-    pool = quality["label"].map(pool_sizes).fillna(0)
+    # Counts by reindexing, not map: an empty pool maps to a string-typed column in pandas 3.
+    pool = pd.Series(pool_sizes.reindex(quality["label"]).to_numpy(float), quality.index)
+    pool = pool.fillna(0)
     pool[quality["label"] == "ALL"] = pool_sizes.sum()
     quality["coverage"] = quality["correct"] / pool.where(pool > 0)
     return quality
