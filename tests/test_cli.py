@@ -55,3 +55,28 @@ def test_a_champion_under_the_floor_is_an_outcome_not_a_traceback(
     assert "under the floor 1.01: the production model, its predictions and the labeling" in err
     assert "Traceback" not in err and "DagsterAssetCheckFailedError" not in err
     assert not (tmp_path / "home" / "reports" / "labeling_queue.csv").exists()
+
+
+def test_an_address_space_limit_too_small_is_one_line_not_a_segfault(tmp_path):
+    """Under `ulimit -v 4G` torch's CUDA build cannot even be mapped (it crashed with SIGSEGV
+    in benchmarks.hostile): the command says so before any work and exits 2."""
+    import resource
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def four_gib() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
+
+    embaug = Path(sys.executable).parent / "embaug"
+    done = subprocess.run(
+        [str(embaug), "demo", "--trials", "1"],
+        env={"PATH": "/usr/bin:/bin", "EMBAUG_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        preexec_fn=four_gib,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.startswith("embaug: the address-space limit (ulimit -v) is 4.0 GiB")
+    assert len(done.stderr.strip().splitlines()) == 1

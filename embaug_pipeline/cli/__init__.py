@@ -1,9 +1,9 @@
 """The `embaug` command: run the graph, put the model to work, take labels back, look at it.
 
 Exit status: 0 done; 1 a step failed (its cause printed in a line or two, the whole error with
---verbose); 2 no catalogue, no model or bad arguments; 3 the graph ran but the champion is under
-the weighted-AUC floor, so the production model, its predictions and the labeling queue were
-not rebuilt.
+--verbose); 2 no catalogue, no model, bad arguments or an address-space limit too small to
+run; 3 the graph ran but the champion is under the weighted-AUC floor, so the production model,
+its predictions and the labeling queue were not rebuilt.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import sys
 
 from embaug_pipeline.cli import graph, labels, predict, serve, ui
 from embaug_pipeline.cli.common import EXIT_BELOW_FLOOR, EXIT_FAILED, EXIT_USAGE
+from embaug_pipeline.cli.limits import fit_address_space
 
 __all__ = ["EXIT_BELOW_FLOOR", "EXIT_FAILED", "EXIT_USAGE", "build_parser", "main"]
 
@@ -29,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    too_small = fit_address_space()
+    if too_small:
+        print(f"embaug: {too_small}", file=sys.stderr)
+        return EXIT_USAGE
     if getattr(args, "verbose", False):
         os.environ["EMBAUG_DAGSTER_LOG"] = "INFO"  # runner.CONSOLE_LEVEL_VARIABLE
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
