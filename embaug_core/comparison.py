@@ -187,6 +187,51 @@ FALLBACK = "logreg"
 DEFAULT_AUC_FLOOR = 0.9
 
 
+#: "At least equal" to the peer: within this margin, or a paired interval that includes zero.
+EQUAL_MARGIN = 0.005
+#: What beating the peer means (METHODS.md 7): ahead on these, interval above zero ...
+MUST_LEAD = ("weighted_auc", "equal_acc_point", "tradeoff_auc")
+#: ... and at least equal on these, where logistic regression is strong.
+MUST_MATCH = ("top1_known", "macro_f1_known")
+
+
+def _verdict(row, margin: float) -> str:
+    if row.ci_low > 0:
+        return "ahead"
+    if abs(row.mean_diff) <= margin or row.ci_low <= 0 <= row.ci_high:
+        return "equal"
+    return "behind"
+
+
+def against_peer(
+    results: pd.DataFrame, peer: str = FALLBACK, margin: float = EQUAL_MARGIN
+) -> pd.DataFrame:
+    """Each method paired with `peer` on the same trials: per figure the difference [95%
+    interval] and ahead / equal / behind, and whether it beats the peer on every figure at
+    once (ahead on MUST_LEAD, at least equal on MUST_MATCH). Rows: the winners first, then
+    by how many of the five conditions hold."""
+    figures = MUST_LEAD + MUST_MATCH
+    differences = paired_differences(results, peer, figures)
+    if differences.empty:
+        return pd.DataFrame()
+    differences = differences.assign(
+        verdict=[_verdict(row, margin) for row in differences.itertuples()],
+        cell=[
+            f"{r.mean_diff:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}] {_verdict(r, margin)}"
+            for r in differences.itertuples()
+        ],
+    )
+    table = differences.pivot(index="method", columns="metric", values="cell")
+    table = table[[f for f in figures if f in table.columns]]
+    verdicts = differences.pivot(index="method", columns="metric", values="verdict")
+    held = (verdicts.reindex(columns=list(MUST_LEAD)) == "ahead").sum(axis=1) + (
+        verdicts.reindex(columns=list(MUST_MATCH)).isin(["ahead", "equal"])
+    ).sum(axis=1)
+    table.insert(0, "beats the peer", held == len(figures))
+    table.insert(1, "conditions held", held.astype(int))
+    return table.sort_values(["beats the peer", "conditions held"], ascending=False)
+
+
 def auc_floor() -> float:
     """EMBAUG_AUC_FLOOR, else DEFAULT_AUC_FLOOR: a deployment's floor, which the runs that
     Dagster's automation and schedule launch (with default config) follow too."""

@@ -13,14 +13,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from embaug_core.comparison import (
+    EQUAL_MARGIN,
     FIGURES,
     HEADLINE,
     PAIRED,
     ChampionChoice,
+    against_peer,
     comparison_table,
     for_people,
     paired_differences,
@@ -33,8 +36,6 @@ from embaug_core.production import Recommendation
 TEMPLATES = Path(__file__).with_name("templates")
 #: Trials METHODS.md asks for before a report recommends.
 TRIALS_TO_TRUST = 10
-#: A method better on known classes by less than this is not worth a sentence.
-KNOWN_ONLY_MARGIN = 0.005
 
 
 def per_class_table(per_class: pd.DataFrame, value: str = "f1") -> pd.DataFrame:
@@ -84,6 +85,8 @@ class Report:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     next_steps: list[str] = field(default_factory=list)
     known_only: str = ""
+    #: Each method paired with logistic regression on the five figures (`against_peer`).
+    peer: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def html(self) -> str:
         shown = [m for m in HEADLINE if m in set(self.comparison.columns)]
@@ -98,6 +101,8 @@ class Report:
                 glossary=[FIGURES[m] for m in shown],
                 comparison=for_people(self.comparison),
                 paired=for_people(self.paired),
+                peer=for_people(self.peer),
+                equal_margin=EQUAL_MARGIN,
                 figure_name=FIGURES.get(self.champion.figure, (self.champion.figure,))[0],
             )
         )
@@ -139,6 +144,8 @@ def _cell(value: object) -> str:
     """A table cell as text: floats to 3 places, missing values empty."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.3f}"
     return str(value)
@@ -217,7 +224,7 @@ def known_only_note(runs: pd.DataFrame, champion: str) -> str:
     top1 = runs[runs["metric"] == "top1_known"].groupby("method")["value"].mean()
     if top1.empty or top1.idxmax() == champion:
         return ""
-    if top1.max() - top1.get(champion, float("nan")) <= KNOWN_ONLY_MARGIN:
+    if top1.max() - top1.get(champion, float("nan")) <= EQUAL_MARGIN:
         return ""  # not better by more than a rounding
     best = top1.idxmax()
     return (
@@ -264,4 +271,5 @@ def build_report(
         runs=links,
         figures=report_figures(runs, evaluation, quality, recommendation.threshold, epochs_methods),
         known_only=known_only_note(runs, champion.method),
+        peer=against_peer(runs),
     )

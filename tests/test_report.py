@@ -9,6 +9,7 @@ import pytest
 from embaug_core.comparison import (
     DEFAULT_AUC_FLOOR,
     ChampionChoice,
+    against_peer,
     auc_floor,
     choose_champion,
     comparison_table,
@@ -204,3 +205,44 @@ def test_the_auc_floor_is_a_deployment_setting_with_a_clear_error(monkeypatch):
     monkeypatch.setenv("EMBAUG_AUC_FLOOR", "high")
     with pytest.raises(ValueError, match="EMBAUG_AUC_FLOOR must be a number"):
         auc_floor()
+
+
+def test_against_peer_names_the_configuration_that_beats_logreg_on_every_figure_at_once():
+    """A hand-made case: `winner` leads on the three trade-off figures and is within 0.005 (or
+    noise) on top-1 and macro F1; `loser` leads on two figures and is behind on known classes."""
+    trials = ["t0", "t1", "t2", "t3"]
+    offsets = {
+        "winner": {
+            "weighted_auc": [0.02, 0.03, 0.025, 0.02],
+            "equal_acc_point": [0.02, 0.03, 0.025, 0.02],
+            "tradeoff_auc": [0.02, 0.03, 0.025, 0.02],
+            "top1_known": [-0.002] * 4,
+            "macro_f1_known": [0.01, -0.02, 0.01, -0.01],
+        },
+        "loser": {
+            "weighted_auc": [0.02, 0.03, 0.025, 0.02],
+            "equal_acc_point": [-0.01, 0.01, -0.005, 0.005],
+            "tradeoff_auc": [0.02, 0.03, 0.025, 0.02],
+            "top1_known": [-0.03, -0.031, -0.029, -0.03],
+            "macro_f1_known": [-0.03, -0.031, -0.029, -0.03],
+        },
+    }
+    rows = [
+        {"method": "logreg", "trial": t, "metric": m, "value": 0.8}
+        for t in trials
+        for m in offsets["winner"]
+    ]
+    rows += [
+        {"method": method, "trial": t, "metric": m, "value": 0.8 + delta[i]}
+        for method, figures in offsets.items()
+        for m, delta in figures.items()
+        for i, t in enumerate(trials)
+    ]
+    table = against_peer(pd.DataFrame(rows))
+    assert list(table.index) == ["winner", "loser"]
+    assert table.loc["winner", "beats the peer"] and table.loc["winner", "conditions held"] == 5
+    assert not table.loc["loser", "beats the peer"]
+    assert table.loc["loser", "conditions held"] == 2
+    assert table.loc["winner", "top1_known"] == "-0.0020 [-0.0020, -0.0020] equal"
+    assert table.loc["loser", "top1_known"].endswith("behind")
+    assert table.loc["loser", "equal_acc_point"].endswith("equal")
