@@ -56,6 +56,7 @@ FULL = {
     "neighbours_full": "Neighbours on the whole catalogue's vectors",
     "peers_full": "Peers on the whole catalogue's trial splits",
     "partition_full": "Profile: one trained_models partition on the whole catalogue",
+    "curve_full": "Validation curve on the whole catalogue's trials",
 }
 #: Run only on request (`--only NAME --args NAME="..."`): they need flags or take hours.
 ON_REQUEST = {
