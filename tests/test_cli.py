@@ -52,6 +52,8 @@ def test_a_champion_under_the_floor_is_an_outcome_not_a_traceback(
     out, err = capsys.readouterr()
     assert status == EXIT_BELOW_FLOOR
     assert "| logreg" in out and "| control" in out  # the comparison table is printed
+    assert "| known-vs-none area" in out  # with people's names
+    assert "on every figure at once" in out  # and the verdict against the peer
     assert "under the floor 1.01: the production model, its predictions and the labeling" in err
     assert "Traceback" not in err and "DagsterAssetCheckFailedError" not in err
     assert not (tmp_path / "home" / "reports" / "labeling_queue.csv").exists()

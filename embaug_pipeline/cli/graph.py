@@ -63,7 +63,6 @@ def _retrain(args: argparse.Namespace) -> int:
 
 def _run(options, verbose: bool) -> int:
     """Materialise the graph, print the comparison and where everything is."""
-    from embaug_core.comparison import comparison_table
     from embaug_pipeline.graph import materialize_graph
     from embaug_pipeline.runner import GraphFailure
 
@@ -79,10 +78,11 @@ def _run(options, verbose: bool) -> int:
     )
     print("\n".join(outcome.embedding_lines()) + "\n")
     print(
-        "Mean ± maximum deviation over trials, on each trial's validation hold-out "
-        "(accuracies at each run's threshold):\n"
+        "Mean ± maximum deviation over trials, on each trial's hold-out H without its "
+        "selection part S:\n"
     )
-    print(comparison_table(outcome.results).to_markdown())
+    _print_comparison(outcome.results)
+    print(_peer_verdict(outcome.results))
     print(f"\nHTML report: {home.reports / 'report.html'}")
     for line in outcome.serving_lines():
         print(line)
@@ -104,8 +104,32 @@ def _run(options, verbose: bool) -> int:
     return 0
 
 
+def _print_comparison(results) -> None:
+    """The comparison table, with people's names for the figures."""
+    from embaug_core.comparison import comparison_table, for_people
+
+    print(for_people(comparison_table(results)).to_markdown())
+
+
+def _peer_verdict(results) -> str:
+    """One line: which configurations beat logistic regression on every figure at once."""
+    from embaug_core.comparison import FALLBACK, against_peer
+
+    peer = against_peer(results)
+    if peer.empty:
+        return f"\nNo {FALLBACK} run to compare with (the report's 'Against the simple peer')."
+    winners = list(peer.index[peer["beats the peer"].astype(bool)])
+    if winners:
+        return f"\nBeats {FALLBACK} on every figure at once: {', '.join(winners)}."
+    closest = peer.index[0]
+    held = int(peer.loc[closest, "conditions held"])
+    return (
+        f"\nNo configuration beats {FALLBACK} on every figure at once (closest: {closest}, "
+        f"{held} of 5 conditions; see the report's 'Against the simple peer')."
+    )
+
+
 def _alpha_grid(args: argparse.Namespace) -> int:
-    from embaug_core.comparison import comparison_table
     from embaug_pipeline.graph import materialize_alpha_search
 
     settings = {
@@ -115,12 +139,11 @@ def _alpha_grid(args: argparse.Namespace) -> int:
     }
     runs = materialize_alpha_search(args.trials, settings)
     print("\nAlpha grid, mean ± maximum deviation over trials (method@alpha):\n")
-    print(comparison_table(runs).to_markdown())
+    _print_comparison(runs)
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
-    from embaug_core.comparison import comparison_table
     from embaug_core.store import Store
 
     store = Store(Home.from_env().duckdb_path)
@@ -128,7 +151,7 @@ def _report(args: argparse.Namespace) -> int:
     if results is None or results.empty:
         print(f"embaug: no results in {store.path} yet; run `embaug demo` first", file=sys.stderr)
         return 1
-    print(comparison_table(results).to_markdown())
+    _print_comparison(results)
     return 0
 
 
