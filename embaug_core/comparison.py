@@ -1,11 +1,8 @@
-"""The comparison statistics (METHODS.md sections 5 and 7): means over trials, paired
-differences within trials, and the champion rule. Tables in, tables out; the report page shows
-them (`report.py`)."""
+"""The comparison statistics (METHODS.md section 5): means over trials and paired differences
+within trials. Tables in, tables out; the decisions taken from them are in `verdicts.py`, and
+the report page shows them (`report.py`)."""
 
 from __future__ import annotations
-
-import os
-from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -178,129 +175,19 @@ def paired_table(differences: pd.DataFrame) -> pd.DataFrame:
     return table.loc[lead.sort_values(ascending=False).index, columns]
 
 
-#: The figure the champion is chosen on (METHODS.md section 7) and the methods it must beat.
-CHAMPION_FIGURE = "tradeoff_auc"
-CHAMPION_BASELINES = ("control", "logreg")
-#: The simplest model within noise of the best: served when no method clearly leads.
-FALLBACK = "logreg"
-#: The champion's mean weighted AUC under which the production model is not rebuilt.
-DEFAULT_AUC_FLOOR = 0.9
-
-
-#: "At least equal" to the peer: within this margin, or a paired interval that includes zero.
-EQUAL_MARGIN = 0.005
-#: What beating the peer means (METHODS.md 7): ahead on these, interval above zero ...
-MUST_LEAD = ("weighted_auc", "equal_acc_point", "tradeoff_auc")
-#: ... and at least equal on these, where logistic regression is strong.
-MUST_MATCH = ("top1_known", "macro_f1_known")
-
-
-def _verdict(row, margin: float) -> str:
-    if row.ci_low > 0:
-        return "ahead"
-    if abs(row.mean_diff) <= margin or row.ci_low <= 0 <= row.ci_high:
-        return "equal"
-    return "behind"
-
-
-def against_peer(
-    results: pd.DataFrame, peer: str = FALLBACK, margin: float = EQUAL_MARGIN
-) -> pd.DataFrame:
-    """Each method paired with `peer` on the same trials: per figure the difference [95%
-    interval] and ahead / equal / behind, and whether it beats the peer on every figure at
-    once (ahead on MUST_LEAD, at least equal on MUST_MATCH). Rows: the winners first, then
-    by how many of the five conditions hold."""
-    figures = MUST_LEAD + MUST_MATCH
-    differences = paired_differences(results, peer, figures)
-    if differences.empty:
-        return pd.DataFrame()
-    differences = differences.assign(
-        verdict=[_verdict(row, margin) for row in differences.itertuples()],
-        cell=[
-            f"{r.mean_diff:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}] {_verdict(r, margin)}"
-            for r in differences.itertuples()
-        ],
+def per_class_table(per_class: pd.DataFrame, value: str = "f1") -> pd.DataFrame:
+    """Classes as rows (largest support first; the "none" row last, keyed by its kind so no
+    class name can collide with it), methods as columns, mean `value` over trials, and in how
+    many trials each class was held out (its products were "none" there)."""
+    rows = per_class.assign(
+        kind=per_class.get("kind", "class"), **{"class": per_class["class"].fillna("")}
     )
-    table = differences.pivot(index="method", columns="metric", values="cell")
-    table = table[[f for f in figures if f in table.columns]]
-    verdicts = differences.pivot(index="method", columns="metric", values="verdict")
-    held = (verdicts.reindex(columns=list(MUST_LEAD)) == "ahead").sum(axis=1) + (
-        verdicts.reindex(columns=list(MUST_MATCH)).isin(["ahead", "equal"])
-    ).sum(axis=1)
-    table.insert(0, "beats the peer", held == len(figures))
-    table.insert(1, "conditions held", held.astype(int))
-    return table.sort_values(["beats the peer", "conditions held"], ascending=False)
-
-
-def auc_floor() -> float:
-    """EMBAUG_AUC_FLOOR, else DEFAULT_AUC_FLOOR: a deployment's floor, which the runs that
-    Dagster's automation and schedule launch (with default config) follow too."""
-    value = os.environ.get("EMBAUG_AUC_FLOOR", "")
-    try:
-        return float(value) if value.strip() else DEFAULT_AUC_FLOOR
-    except ValueError:
-        raise ValueError(f"EMBAUG_AUC_FLOOR must be a number, got {value!r}") from None
-
-
-#: The figure used when H holds no "none" product (no class held out).
-FIGURE_WITHOUT_NONE = "weighted_auc_mean"
-
-
-@dataclass(frozen=True)
-class ChampionChoice:
-    """The method to serve, the figure it was chosen on, and the rule that decided."""
-
-    method: str
-    figure: str
-    rule: str
-    best: str
-    clear_lead: bool
-
-
-def choose_champion(
-    results: pd.DataFrame,
-    figure: str = CHAMPION_FIGURE,
-    baselines: tuple[str, ...] = CHAMPION_BASELINES,
-    fallback: str = FALLBACK,
-) -> ChampionChoice:
-    """The method with the best mean `figure` over trials when its paired lead over every
-    baseline present has a 95% interval above zero; otherwise `fallback` (METHODS.md 7)."""
-    means = results[results["metric"] == figure].groupby("method")["value"].mean().dropna()
-    if means.empty and figure != FIGURE_WITHOUT_NONE:
-        # No "none" product in H (no class held out): the trade-off figures are undefined.
-        chosen = choose_champion(results, FIGURE_WITHOUT_NONE, baselines, fallback)
-        note = (
-            f"the {FIGURES[figure][0]} is undefined without held-out classes, so the "
-            f"{FIGURES[FIGURE_WITHOUT_NONE][0]} decided: "
-        )
-        return replace(chosen, rule=note + chosen.rule)
-    if means.empty:
-        methods = sorted(results["method"].unique())
-        if not methods:
-            raise ValueError(f"no results for the figure {figure!r}; cannot choose a champion")
-        method = fallback if fallback in methods else methods[0]
-        rule = f"no figure could be computed on so small a hold-out: {method}, the simplest"
-        return ChampionChoice(method, figure, rule, method, False)
-    best = str(means.idxmax())
-    name = FIGURES.get(figure, (figure,))[0]
-    if best == fallback:
-        return ChampionChoice(best, figure, f"{best} has the best mean {name}", best, False)
-    leads = []
-    for baseline in (b for b in baselines if b != best and b in means.index):
-        row = paired_differences(results, baseline, (figure,)).set_index("method").loc[best]
-        leads.append((baseline, row))
-    clear = all(row.ci_low > 0 for _, row in leads)
-    described = "; ".join(
-        f"lead over {b} {r.mean_diff:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}]" for b, r in leads
-    )
-    if clear:
-        rule = f"{best} has the best mean {name} and its {described or 'lead'}: above zero"
-        return ChampionChoice(best, figure, rule, best, True)
-    if fallback not in means.index:
-        rule = f"{best} has the best mean {name}; no {fallback} run to fall back on"
-        return ChampionChoice(best, figure, rule, best, False)
-    rule = (
-        f"{best} has the best mean {name} but its {described} includes zero: "
-        f"{fallback}, the simplest model within noise of the best"
-    )
-    return ChampionChoice(fallback, figure, rule, best, False)
+    table = rows.pivot_table(index=["kind", "class"], columns="method", values=value)
+    support = rows.groupby(["kind", "class"])["support"].mean()
+    trials = rows["trial"].nunique()
+    known_in = rows[rows["kind"] == "class"].groupby("class")["trial"].nunique()
+    held = (trials - known_in.reindex(table.index.get_level_values("class"))).fillna(0)
+    table.insert(0, "support", support.round(1))
+    table.insert(1, "held out in trials", held.astype(int).to_numpy())
+    order = support.reset_index().sort_values(["kind", "support"], ascending=[True, False])
+    return table.loc[list(zip(order["kind"], order["class"], strict=True))]

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from embaug_core.comparison import ChampionChoice, choose_champion
 from embaug_core.labels.sets import label_quality_by_trial
 from embaug_core.lineage import Lineage, code_sha256, inputs_sha256
 from embaug_core.production import Recommendation
@@ -29,6 +28,7 @@ from embaug_core.tracking.results import (
     finished_runs,
     run_params,
 )
+from embaug_core.verdicts import ChampionChoice, choose_champion
 
 #: Run params the report lists as its settings (every distinct value across runs).
 RUN_SETTINGS = (

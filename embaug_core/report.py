@@ -18,42 +18,23 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from embaug_core.comparison import (
-    EQUAL_MARGIN,
     FIGURES,
     HEADLINE,
     PAIRED,
-    ChampionChoice,
-    against_peer,
     comparison_table,
     for_people,
     paired_differences,
     paired_table,
+    per_class_table,
 )
 from embaug_core.figures import epochs_figure, label_sets_figure, roc_figure, threshold_figure
 from embaug_core.metrics import DEFAULT_THRESHOLD
 from embaug_core.production import Recommendation
+from embaug_core.verdicts import EQUAL_MARGIN, ChampionChoice, against_peer
 
 TEMPLATES = Path(__file__).with_name("templates")
 #: Trials METHODS.md asks for before a report recommends.
 TRIALS_TO_TRUST = 10
-
-
-def per_class_table(per_class: pd.DataFrame, value: str = "f1") -> pd.DataFrame:
-    """Classes as rows (largest support first; the "none" row last, keyed by its kind so no
-    class name can collide with it), methods as columns, mean `value` over trials, and in how
-    many trials each class was held out (its products were "none" there)."""
-    rows = per_class.assign(
-        kind=per_class.get("kind", "class"), **{"class": per_class["class"].fillna("")}
-    )
-    table = rows.pivot_table(index=["kind", "class"], columns="method", values=value)
-    support = rows.groupby(["kind", "class"])["support"].mean()
-    trials = rows["trial"].nunique()
-    known_in = rows[rows["kind"] == "class"].groupby("class")["trial"].nunique()
-    held = (trials - known_in.reindex(table.index.get_level_values("class"))).fillna(0)
-    table.insert(0, "support", support.round(1))
-    table.insert(1, "held out in trials", held.astype(int).to_numpy())
-    order = support.reset_index().sort_values(["kind", "support"], ascending=[True, False])
-    return table.loc[list(zip(order["kind"], order["class"], strict=True))]
 
 
 @dataclass

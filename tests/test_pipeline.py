@@ -19,10 +19,10 @@ import mlflow
 import pandas as pd
 import pytest
 
-from embaug_core.comparison import choose_champion
 from embaug_core.home import Home
 from embaug_core.splits import split_fingerprint
 from embaug_core.store import Store
+from embaug_core.verdicts import choose_champion
 from embaug_pipeline import definitions
 from embaug_pipeline.cli import main
 from embaug_pipeline.cli.serve import serve_command

@@ -7,18 +7,21 @@ import pandas as pd
 import pytest
 
 from embaug_core.comparison import (
+    comparison_table,
+    paired_differences,
+    paired_table,
+    per_class_table,
+)
+from embaug_core.figures import threshold_figure
+from embaug_core.production import Recommendation
+from embaug_core.report import Figure, Report
+from embaug_core.verdicts import (
     DEFAULT_AUC_FLOOR,
     ChampionChoice,
     against_peer,
     auc_floor,
     choose_champion,
-    comparison_table,
-    paired_differences,
-    paired_table,
 )
-from embaug_core.figures import threshold_figure
-from embaug_core.production import Recommendation
-from embaug_core.report import Figure, Report, per_class_table
 
 
 def results() -> pd.DataFrame:

@@ -4,17 +4,12 @@ in MLflow's model registry, and the recommendation the production model is made 
 import dagster as dg
 from pydantic import Field
 
-from embaug_core.comparison import (
-    DEFAULT_AUC_FLOOR,
-    auc_floor,
-    comparison_table,
-    for_people,
-    paired_table,
-)
+from embaug_core.comparison import comparison_table, for_people, paired_table
 from embaug_core.evaluation_report import EvaluationInputs, assemble_report
 from embaug_core.home import Home
 from embaug_core.lineage import current_label_sets
 from embaug_core.production import Recommendation
+from embaug_core.verdicts import DEFAULT_AUC_FLOOR, auc_floor
 from embaug_pipeline.assets.training import trained_models
 from embaug_pipeline.conditions import retrain
 from embaug_pipeline.metadata import figure_markdown

@@ -8,10 +8,10 @@ import sys
 import time
 from dataclasses import replace
 
-from embaug_core.comparison import DEFAULT_AUC_FLOOR
 from embaug_core.home import Home
 from embaug_core.methods import ALPHA_GRID
 from embaug_core.splits import trial_names
+from embaug_core.verdicts import DEFAULT_AUC_FLOOR
 from embaug_pipeline.cli.common import EXIT_BELOW_FLOOR, EXIT_USAGE, say_failure
 
 
@@ -113,7 +113,7 @@ def _print_comparison(results) -> None:
 
 def _peer_verdict(results) -> str:
     """One line: which configurations beat logistic regression on every figure at once."""
-    from embaug_core.comparison import FALLBACK, against_peer
+    from embaug_core.verdicts import FALLBACK, against_peer
 
     peer = against_peer(results)
     if peer.empty:
