@@ -47,11 +47,12 @@ def against_peer(
     differences = paired_differences(results, peer, figures)
     if differences.empty:
         return pd.DataFrame()
+    verdict = [_verdict(row, margin) for row in differences.itertuples()]
     differences = differences.assign(
-        verdict=[_verdict(row, margin) for row in differences.itertuples()],
+        verdict=verdict,
         cell=[
-            f"{r.mean_diff:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}] {_verdict(r, margin)}"
-            for r in differences.itertuples()
+            f"{r.mean_diff:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}] {v}"
+            for r, v in zip(differences.itertuples(), verdict, strict=True)
         ],
     )
     table = differences.pivot(index="method", columns="metric", values="cell")

@@ -113,7 +113,7 @@ def _print_comparison(results) -> None:
 
 def _peer_verdict(results) -> str:
     """One line: which configurations beat logistic regression on every figure at once."""
-    from embaug_core.verdicts import FALLBACK, against_peer
+    from embaug_core.verdicts import FALLBACK, MUST_LEAD, MUST_MATCH, against_peer
 
     peer = against_peer(results)
     if peer.empty:
@@ -125,7 +125,8 @@ def _peer_verdict(results) -> str:
     held = int(peer.loc[closest, "conditions held"])
     return (
         f"\nNo configuration beats {FALLBACK} on every figure at once (closest: {closest}, "
-        f"{held} of 5 conditions; see the report's 'Against the simple peer')."
+        f"{held} of {len(MUST_LEAD + MUST_MATCH)} conditions; see the report's "
+        "'Against the simple peer')."
     )
 
 
