@@ -251,12 +251,18 @@ def test_a_changed_catalogue_retrains_everything_concurrently_one_run_per_partit
 
     refresh_start = instance.get_run_record_by_id(refresh.run_id).create_timestamp.timestamp()
     _wait_for("the automation to retrain everything", queue_rebuilt, 1500, 5)
-    runs = instance.get_runs(
-        dg.RunsFilter(
-            tags={"embaug/trigger": "automation"},
-            created_after=datetime.fromtimestamp(refresh_start, UTC),
+
+    def automation_runs_ended():
+        # The queue's materialisation is stored a moment before its run is marked ended.
+        found = instance.get_runs(
+            dg.RunsFilter(
+                tags={"embaug/trigger": "automation"},
+                created_after=datetime.fromtimestamp(refresh_start, UTC),
+            )
         )
-    )
+        return found if all(r.is_finished for r in found) else None
+
+    runs = _wait_for("the automation's runs to end", automation_runs_ended, 300)
     failed = [
         (r.tags.get("dagster/partition"), r.status.value)
         for r in runs
