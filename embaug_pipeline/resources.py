@@ -9,7 +9,13 @@ import mlflow
 from pydantic import Field
 
 from embaug_core.embeddings import ProductVectors, product_vectors
-from embaug_core.encoders import ImageEncoder, TextEncoder
+from embaug_core.encoders import (
+    DEFAULT_IMAGE_SIZE,
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_MODEL,
+    ImageEncoder,
+    TextEncoder,
+)
 from embaug_core.home import Home
 from embaug_core.lineage import Lineage, current_lineage
 from embaug_core.serving.product import EncoderSpec
@@ -42,11 +48,11 @@ class EncodersResource(dg.ConfigurableResource):
     """The frozen encoders. Empty model paths mean the bundled offline defaults."""
 
     text_model_dir: str = ""
-    text_max_length: int = 256
+    text_max_length: int = DEFAULT_MAX_LENGTH
     text_batch_size: int = Field(0, description="0: 64 on a CPU, 256 on a GPU")
-    image_model: str = "tf_efficientnet_lite0"
+    image_model: str = DEFAULT_MODEL
     image_checkpoint: str = ""
-    image_size: int = 224
+    image_size: int = DEFAULT_IMAGE_SIZE
     image_batch_size: int = Field(0, description="0: 16 on a CPU, 128 on a GPU")
     device: str = Field("auto", description="auto (a CUDA GPU where there is one), cpu or cuda")
 

@@ -1,7 +1,14 @@
 """Frozen encoders behind one small interface: identity (the cache key), width, encode."""
 
 from embaug_core.encoders.base import Encoder
-from embaug_core.encoders.image import ImageEncoder
-from embaug_core.encoders.text import TextEncoder
+from embaug_core.encoders.image import DEFAULT_IMAGE_SIZE, DEFAULT_MODEL, ImageEncoder
+from embaug_core.encoders.text import DEFAULT_MAX_LENGTH, TextEncoder
 
-__all__ = ["Encoder", "ImageEncoder", "TextEncoder"]
+__all__ = [
+    "DEFAULT_IMAGE_SIZE",
+    "DEFAULT_MAX_LENGTH",
+    "DEFAULT_MODEL",
+    "Encoder",
+    "ImageEncoder",
+    "TextEncoder",
+]

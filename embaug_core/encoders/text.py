@@ -44,6 +44,8 @@ def bundled_text_model() -> Path:
 
 
 RUNTIMES = ("onnxruntime", "torch")
+#: Tokens per text: longer descriptions are cut.
+DEFAULT_MAX_LENGTH = 256
 
 
 class TextEncoder:
@@ -52,7 +54,7 @@ class TextEncoder:
     def __init__(
         self,
         model_dir: str | Path | None = None,
-        max_length: int = 256,
+        max_length: int = DEFAULT_MAX_LENGTH,
         batch_size: int = 0,
         runtime: str = "onnxruntime",
         cache_dir: str | Path | None = None,

@@ -21,7 +21,13 @@ import pandas as pd
 from embaug_core.catalog.files import FileAccess
 from embaug_core.catalog.images import image_problem
 from embaug_core.catalog.text import html_to_text, is_blank
-from embaug_core.encoders import ImageEncoder, TextEncoder
+from embaug_core.encoders import (
+    DEFAULT_IMAGE_SIZE,
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_MODEL,
+    ImageEncoder,
+    TextEncoder,
+)
 from embaug_core.model import Classifier
 
 logger = logging.getLogger(__name__)
@@ -42,10 +48,10 @@ class EncoderSpec:
 
     features: tuple[str, ...]
     text_model_dir: str = ""
-    text_max_length: int = 256
-    image_model: str = "tf_efficientnet_lite0"
+    text_max_length: int = DEFAULT_MAX_LENGTH
+    image_model: str = DEFAULT_MODEL
     image_checkpoint: str = ""
-    image_size: int = 224
+    image_size: int = DEFAULT_IMAGE_SIZE
     identities: dict[str, str] = field(default_factory=dict)
 
     def text(self) -> TextEncoder:
