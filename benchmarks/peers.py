@@ -4,7 +4,7 @@ Per stored trial: logistic regression (`fit_logreg`), `LabelSpreading(kernel="kn
 transductively on the training rows (labelled) plus the pool and the hold-out (unlabelled), and
 embaug's MLP with `control`, E-Stitchup and E-Mixup (`train_classifier`). All see the same
 standardised vectors (scaled on the training rows) and are scored on the trial's hold-out with
-`embaug_core.metrics.evaluate` (LabelSpreading's label distributions as probabilities).
+`embaug_core.scores.evaluate` (LabelSpreading's label distributions as probabilities).
 
     python -m benchmarks.peers [--trials 5] [--epochs 48] [--full]
 """
@@ -27,9 +27,9 @@ from benchmarks.common import (
 )
 from embaug_core.embeddings import ProductVectors
 from embaug_core.experiment import TrialData, trial_data
-from embaug_core.metrics import evaluate
 from embaug_core.mixup import get_augmenter
 from embaug_core.model import Standardizer
+from embaug_core.scores import evaluate
 from embaug_core.train import TrainConfig, fit_logreg, train_classifier
 
 logger = logging.getLogger(__name__)

@@ -13,14 +13,13 @@ from embaug_core.methods import Method, get_method
 from embaug_core.metrics import (
     DEFAULT_THRESHOLD,
     NONE,
-    epoch_metrics,
-    evaluate,
     threshold_sweep,
     tradeoff_auc,
     tune_threshold,
 )
 from embaug_core.mixup import get_augmenter
 from embaug_core.model import Classifier, HybridClassifier
+from embaug_core.scores import epoch_metrics, evaluate
 from embaug_core.train import EpochCallback, TrainConfig, fit_logreg, train_classifier
 
 EpochLogger = Callable[[int, dict[str, float]], None]

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import precision_recall_fscore_support, roc_auc_score, roc_curve
+from sklearn.metrics import precision_recall_fscore_support
 
 NONE = -1
 DEFAULT_THRESHOLD = 0.6
 THRESHOLDS = np.linspace(0.0, 1.0, 1001)
-FPR_GRID = np.linspace(0.0, 1.0, 1001)
 
 
 def predict_with_none(probs: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
@@ -94,28 +93,6 @@ def tradeoff_auc(sweep: pd.DataFrame) -> float:
     return float(np.trapezoid(overall, none))
 
 
-def _one_vs_rest(
-    probs: np.ndarray, labels: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Indicator and score matrices over known classes plus "none", keeping the columns that
-    have both positives and negatives, and each column's share of validation products."""
-    n_classes = probs.shape[1]
-    columns = np.where(labels == NONE, n_classes, labels)
-    truth = np.zeros((len(labels), n_classes + 1), dtype=int)
-    truth[np.arange(len(labels)), columns] = 1
-    scores = np.hstack([probs, 1 - probs.max(axis=1, keepdims=True)])
-    positives = truth.sum(axis=0)
-    keep = (positives > 0) & (positives < len(labels))
-    return truth[:, keep], scores[:, keep], positives[keep] / positives[keep].sum()
-
-
-def weighted_roc_curve(probs: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
-    """The support-weighted average ROC curve (fpr, tpr) on FPR_GRID (the paper's Fig. 4)."""
-    truth, scores, weights = _one_vs_rest(probs, labels)
-    tpr = weighted_roc(truth, scores, weights) if len(weights) else np.full_like(FPR_GRID, np.nan)
-    return pd.DataFrame({"fpr": FPR_GRID, "tpr": tpr})
-
-
 #: The `kind` of the per-class row that scores "none" (its `class` is empty: no real class
 #: can be empty, so it never collides with a class called "none").
 NONE_ROW = "none"
@@ -142,27 +119,6 @@ def per_class_report(
             "f1": f1,
         }
     )
-
-
-def weighted_auc(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """(AUC of the support-weighted average ROC curve, support-weighted mean of per-class AUCs)
-    over one-vs-rest ROC per known class plus "none" (score 1 - max class probability)."""
-    truth, scores, weights = _one_vs_rest(probs, labels)
-    if not len(weights):
-        return float("nan"), float("nan")
-    tpr = weighted_roc(truth, scores, weights)
-    mean_auc = roc_auc_score(truth, scores, average="weighted")
-    return float(np.trapezoid(tpr, FPR_GRID)), float(mean_auc)
-
-
-def weighted_roc(truth: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted-average true-positive rate on FPR_GRID (the paper's Fig. 4)."""
-    tpr = np.zeros_like(FPR_GRID)
-    for column, weight in enumerate(weights):
-        fpr_c, tpr_c, _ = roc_curve(truth[:, column], scores[:, column])
-        tpr += weight * np.interp(FPR_GRID, fpr_c, tpr_c)
-    tpr[0] = 0.0
-    return tpr
 
 
 def _macro(
@@ -231,37 +187,3 @@ def tune_threshold(
     if np.isnan(balanced).all():
         return default
     return float(sweep["threshold"].iloc[int(np.nanargmax(balanced))])
-
-
-def evaluate(
-    probs: np.ndarray, labels: np.ndarray, threshold: float = DEFAULT_THRESHOLD
-) -> dict[str, float]:
-    """Every headline figure of METHODS.md section 5, by the names runs are logged with."""
-    sweep = threshold_sweep(probs, labels)
-    curve_auc, mean_auc = weighted_auc(probs, labels)
-    precision, recall, harmonic = macro_precision_recall(probs, labels, threshold)
-    return {
-        "weighted_auc": curve_auc,
-        "weighted_auc_mean": mean_auc,
-        "overall_acc": overall_accuracy(probs, labels, threshold),
-        "none_acc": none_accuracy(probs, labels, threshold),
-        "top1_known": top1_known(probs, labels),
-        "macro_f1_known": macro_f1_known(probs, labels, threshold),
-        "macro_precision_known": precision,
-        "macro_recall_known": recall,
-        "hm_macro_pr": harmonic,
-        "equal_acc_point": equal_accuracy_point(sweep),
-        "tradeoff_auc": tradeoff_auc(sweep),
-        "ece": expected_calibration_error(probs, labels),
-    }
-
-
-def epoch_metrics(
-    probs: np.ndarray, labels: np.ndarray, threshold: float = DEFAULT_THRESHOLD
-) -> dict[str, float]:
-    """The cheap figures logged every epoch (the paper's Fig. 5)."""
-    return {
-        "overall_acc": overall_accuracy(probs, labels, threshold),
-        "none_acc": none_accuracy(probs, labels, threshold),
-        "top1_known": top1_known(probs, labels),
-    }

@@ -9,14 +9,14 @@ from sklearn.metrics import auc, f1_score, roc_auc_score
 from embaug_core.metrics import (
     NONE,
     equal_accuracy_point,
-    evaluate,
     expected_calibration_error,
     none_accuracy,
     overall_accuracy,
     threshold_sweep,
     tradeoff_auc,
-    weighted_auc,
 )
+from embaug_core.roc import weighted_auc
+from embaug_core.scores import evaluate
 
 
 def scores(n: int = 300, classes: int = 4, none_share: float = 0.2, seed: int = 0):
@@ -148,7 +148,8 @@ def test_held_out_products_predicted_into_a_class_are_its_false_positives():
 
 
 def test_per_class_report_and_roc_curve_shapes():
-    from embaug_core.metrics import per_class_report, weighted_roc_curve
+    from embaug_core.metrics import per_class_report
+    from embaug_core.roc import weighted_roc_curve
 
     probs, labels = scores(classes=3)
     report = per_class_report(probs, labels, ["a", "b", "c"])

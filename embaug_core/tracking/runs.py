@@ -14,7 +14,8 @@ import pandas as pd
 from embaug_core.experiment import CurveSettings, MethodResult, TrialData, run_method
 from embaug_core.figures import epochs_figure, roc_figure, threshold_figure
 from embaug_core.methods import Method
-from embaug_core.metrics import NONE, per_class_report, threshold_sweep, weighted_roc_curve
+from embaug_core.metrics import NONE, per_class_report, threshold_sweep
+from embaug_core.roc import weighted_roc_curve
 from embaug_core.serving.product import ProductClassifier
 from embaug_core.tracking import TAG_MODEL_URI
 from embaug_core.tracking.product_model import log_product_model
