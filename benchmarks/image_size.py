@@ -1,6 +1,7 @@
 """The photos are 60 x 80; resized to 224 x 224 (the default until 2026-11-30) they cost about
-10x their pixels. Does a smaller input lose anything? Time (images per second, interleaved) and quality (the report's five
-figures, paired with 224 per trial) at 224, 160 and 128 px, side by side.
+10x their pixels. Does a smaller input lose anything? Time (images per second, interleaved)
+and quality (the report's five figures, paired with 224 per trial) at 224, 160 and 128 px,
+side by side.
 
 Image vectors at each size are cached under the encoder's identity (it names the size), so the
 store keeps them; texts are the same for every size.
