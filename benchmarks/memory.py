@@ -1,16 +1,16 @@
 """Peak memory of loading a catalogue into the store and embedding it, from 10k to 1M
 products: it should stay flat, since products and images are streamed in bounded chunks.
 
-Synthetic catalogues in the plain-CSV layout reuse the real catalogue's titles, descriptions,
-classes and photos (product i is real product i mod 44,072 under a new id), so the embedding
-cache seeded from a store that holds the whole catalogue (--cache-from, a store made by
-`python -m benchmarks.end_to_end --full`) already knows every content: what is measured is
-reading, checking, staging, fingerprinting and the cache lookups, not the networks.
+Synthetic catalogues in the plain-CSV layout reuse the titles, descriptions, classes and
+photos of the products in the store given by --cache-from (product i is that store's product
+i mod n under a new id), so the embedding cache seeded from it already knows every content:
+what is measured is reading, checking, staging, fingerprinting and the cache lookups, not the
+networks. Any store made by `embaug demo` serves; without --cache-from, the benchmarks' own.
 
 Each size runs `raw_products` and both embedding assets in a child process, in its own
 EMBAUG_HOME, sampling its resident memory.
 
-    python -m benchmarks.memory --cache-from DIR [--sizes 10000 100000 1000000]
+    python -m benchmarks.memory [--cache-from DIR] [--sizes 10000 100000 1000000]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from benchmarks.common import main, target
+from benchmarks.common import ensure_store, main, target
 from benchmarks.end_to_end import sample_memory
 from embaug_core.catalog import html_to_text, locate_catalog
 
@@ -44,10 +44,11 @@ with dg.DagsterInstance.get() as instance:
 """
 
 
-def write_catalogue(folder: Path, size: int) -> Path:
-    """`size` rows cycling through the real catalogue, each with a new id, images by path."""
+def write_catalogue(folder: Path, size: int, known: list[str]) -> Path:
+    """`size` rows cycling through the real products `known`, each with a new id, images by path."""
     real = locate_catalog()
     styles = pd.read_csv(real / "styles.csv", dtype=str, keep_default_na=False)
+    styles = styles[styles["id"].isin(known)].reset_index(drop=True)
     descriptions = _descriptions(real)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "products.csv"
@@ -75,6 +76,12 @@ def _descriptions(real: Path) -> dict[str, str]:
     return table
 
 
+def known_products(source: Path) -> list[str]:
+    """The ids of the products stored under `source` (an EMBAUG_HOME): their vectors are cached."""
+    with duckdb.connect(str(source / "embaug.duckdb"), read_only=True) as connection:
+        return [row[0] for row in connection.execute("SELECT product_id FROM products").fetchall()]
+
+
 def seed_cache(home: Path, source: Path) -> None:
     """Copy the embedding cache of `source` (an EMBAUG_HOME) into a fresh store in `home`."""
     home.mkdir(parents=True, exist_ok=True)
@@ -85,7 +92,7 @@ def seed_cache(home: Path, source: Path) -> None:
 
 def measure(size: int, cache_from: Path, interval: float) -> dict[str, object]:
     work = Path(tempfile.mkdtemp(prefix=f"embaug-memory-{size}-"))
-    path = write_catalogue(work / "catalogue", size)
+    path = write_catalogue(work / "catalogue", size, known_products(cache_from))
     seed_cache(work / "home", cache_from)
     env = {**os.environ, "EMBAUG_HOME": str(work / "home")}
     images = str(locate_catalog() / "images")
@@ -109,7 +116,8 @@ def measure(size: int, cache_from: Path, interval: float) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> dict:
-    rows = [measure(size, args.cache_from, args.interval) for size in args.sizes]
+    cache_from = args.cache_from or ensure_store().root
+    rows = [measure(size, cache_from, args.interval) for size in args.sizes]
     small, large = rows[0]["peak_rss_mb"], rows[-1]["peak_rss_mb"]
     ratio = large / small if small else float("nan")
     return {
@@ -142,7 +150,7 @@ def parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument(
-        "--cache-from", type=Path, required=True, help="EMBAUG_HOME of a whole-catalogue store"
+        "--cache-from", type=Path, help="an EMBAUG_HOME whose products and vectors to reuse"
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--interval", type=float, default=0.5)

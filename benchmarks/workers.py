@@ -51,9 +51,17 @@ def embedding_seconds(address: str, texts: list[str], root: Path) -> float:
 
 
 def run(args: argparse.Namespace) -> dict:
-    home = ensure_store()
+    from embaug_pipeline.runner import prepare_home
+
+    ensure_store()
+    home = prepare_home()
     store = Store(home.duckdb_path)
     trials = sorted(store.split_catalogues())[: args.trials]
+    if len(trials) < args.trials:
+        raise SystemExit(
+            f"the store under EMBAUG_HOME={home.root} has {len(trials)} trial split(s), "
+            f"--trials asks for {args.trials}: run `embaug demo --trials {args.trials}` on it first"
+        )
     methods = args.methods.split(",")
     texts = store.texts(("title", "description"))["text"].tolist()[: args.texts]
     env = {"EMBAUG_HOME": str(home.root), "DAGSTER_HOME": str(home.dagster_home)}
