@@ -1,25 +1,32 @@
-"""Past one machine, measured on this one: the trial x method grid and the embedding with
-1 worker against 2, on a Dask cluster started for the purpose (scheduler and workers as
-separate processes on loopback, one thread each), ratios in one run.
+"""Partitions side by side, measured on this machine: the trial x method grid with 1 worker
+against 2, on local processes (`embaug demo --workers N`) and on a Dask cluster started for
+the purpose (scheduler and workers as separate processes on loopback); and the embedding in
+shards through the Dask workers. Each worker gets its share of the cores' threads, as it would
+have its own cores on its own machine.
+
+Each setting runs twice, in the order 1, 2, 2, 1, so drift in the machine's load hits both
+alike; the ratios are of the means. Every grid measurement trains afresh (a seed no earlier
+run used, so no partition is reused); every embedding goes into a throwaway store.
 
 - Grid: `--trials` x `--methods` partitions of `trained_models` on the benchmarks' store, each
-  its own Dagster run on a worker (retrained: the epochs are changed between runs so nothing is
-  reused).
-- Embedding: `--texts` texts of the catalogue embedded in shards of 256 through the workers
-  into a throwaway store.
+  its own Dagster run.
+- Embedding: `--texts` titles and descriptions of the store (a seeded sample, so long and
+  short texts alike) in shards of 256.
 
-    python -m benchmarks.workers [--trials 2] [--methods control,e_stitchup,logreg] [--texts 2048]
+    python -m benchmarks.workers [--trials 2] [--methods control,e_stitchup,logreg] [--texts 4096]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import tempfile
 import time
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 
 from benchmarks.common import ensure_store, main, target
 from embaug_core.embeddings import fill_cache, text_sha256
@@ -28,17 +35,20 @@ from embaug_core.shards import ShardRunner
 from embaug_core.store import Store
 from tests.servers import DaskCluster
 
+ORDER = (1, 2, 2, 1)
 
-def grid_seconds(address: str, trials: list[str], methods: list[str], epochs: int) -> float:
+
+def grid_seconds(trials: list[str], methods: list[str], config: dict, **workers) -> float:
     from embaug_pipeline.graph import materialise_grid
 
     started = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
-        materialise_grid(instance, trials, methods, {"trained_models": {"epochs": epochs}}, address)
+        materialise_grid(instance, trials, methods, {"trained_models": config}, **workers)
     return time.perf_counter() - started
 
 
-def embedding_seconds(address: str, texts: list[str], root: Path) -> float:
+def embedding_seconds(address: str, texts: list[str]) -> float:
+    root = Path(tempfile.mkdtemp(prefix="embaug-workers-"))
     store = Store(root / "embaug.duckdb")
     with store.connect():
         pass
@@ -63,41 +73,63 @@ def run(args: argparse.Namespace) -> dict:
             f"--trials asks for {args.trials}: run `embaug demo --trials {args.trials}` on it first"
         )
     methods = args.methods.split(",")
-    texts = store.texts(("title", "description"))["text"].tolist()[: args.texts]
-    env = {"EMBAUG_HOME": str(home.root), "DAGSTER_HOME": str(home.dagster_home)}
-    results = {}
-    for workers in (1, 2):
+    every_text = store.texts(("title", "description"))["text"].tolist()
+    chosen = np.random.default_rng(0).permutation(len(every_text))[: args.texts]
+    texts = [every_text[i] for i in chosen]
+    seeds = itertools.count(time.time_ns() % 10**9)  # a new setting each time: all train
+
+    def config() -> dict:
+        return {"epochs": args.epochs, "seed": next(seeds)}
+
+    cores = os.cpu_count() or 1
+    runs: dict[str, dict[int, list[float]]] = {
+        name: {1: [], 2: []} for name in ("local grid", "dask grid", "dask embedding")
+    }
+    for workers in ORDER:
+        runs["local grid"][workers].append(grid_seconds(trials, methods, config(), workers=workers))
+        env = {
+            "EMBAUG_HOME": str(home.root),
+            "DAGSTER_HOME": str(home.dagster_home),
+            "OMP_NUM_THREADS": str(max(1, cores // workers)),
+        }
         cluster = DaskCluster(env).start(workers=workers)
         try:
-            epochs = args.epochs + workers  # a new setting: every partition trains again
-            grid = grid_seconds(cluster.address, trials, methods, epochs)
-            embed = embedding_seconds(cluster.address, texts, Path(tempfile.mkdtemp()))
+            address = cluster.address
+            runs["dask grid"][workers].append(
+                grid_seconds(trials, methods, config(), dask_address=address)
+            )
+            runs["dask embedding"][workers].append(embedding_seconds(address, texts))
         finally:
             cluster.stop()
-        results[workers] = {"grid_seconds": round(grid, 1), "embedding_seconds": round(embed, 1)}
-    grid_ratio = results[1]["grid_seconds"] / results[2]["grid_seconds"]
-    embed_ratio = results[1]["embedding_seconds"] / results[2]["embedding_seconds"]
+    means = {name: {w: float(np.mean(s)) for w, s in by.items()} for name, by in runs.items()}
     return {
         "partitions": len(trials) * len(methods),
         "texts": len(texts),
-        "cores": os.cpu_count(),
-        "runs": results,
+        "cores": cores,
+        "order": list(ORDER),
+        "seconds": {
+            name: {str(w): [round(s, 1) for s in v] for w, v in by.items()}
+            for name, by in runs.items()
+        },
         "targets": [
-            target("grid: 1 worker / 2 workers", grid_ratio, 1.0, at_least=True),
-            target("embedding: 1 worker / 2 workers", embed_ratio, 1.0, at_least=True),
+            target(f"{name}: 1 worker / 2 workers", by[1] / by[2], 1.0, at_least=True)
+            for name, by in means.items()
         ],
     }
 
 
 def render(result: dict) -> str:
     lines = [
-        f"{result['partitions']} partitions, {result['texts']} texts, {result['cores']} cores",
+        f"{result['partitions']} partitions, {result['texts']} texts, {result['cores']} cores; "
+        f"order {', '.join(map(str, result['order']))} workers",
         "",
-        "| workers | grid seconds | embedding seconds |",
-        "|---:|---:|---:|",
+        "| what | 1 worker (s) | 2 workers (s) | ratio of means |",
+        "|---|---:|---:|---:|",
     ]
-    for workers, row in result["runs"].items():
-        lines.append(f"| {workers} | {row['grid_seconds']} | {row['embedding_seconds']} |")
+    ratios = {row["name"].split(":")[0]: row["value"] for row in result["targets"]}
+    for name, by in result["seconds"].items():
+        one, two = (", ".join(map(str, by[w])) for w in ("1", "2"))
+        lines.append(f"| {name} | {one} | {two} | {ratios[name]:.2f} |")
     return "\n".join(lines)
 
 
@@ -108,7 +140,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--trials", type=int, default=2)
     parser.add_argument("--methods", default="control,e_stitchup,logreg")
     parser.add_argument("--epochs", type=int, default=48)
-    parser.add_argument("--texts", type=int, default=2048)
+    parser.add_argument("--texts", type=int, default=4096)
     return parser
 
 
