@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,7 @@ import pandas as pd
 from benchmarks.common import ensure_store, main, target
 from benchmarks.end_to_end import sample_memory
 from embaug_core.catalog import html_to_text, locate_catalog
+from embaug_core.store import Store
 
 INGEST = """
 import sys
@@ -85,9 +87,9 @@ def known_products(source: Path) -> list[str]:
 def seed_cache(home: Path, source: Path) -> None:
     """Copy the embedding cache of `source` (an EMBAUG_HOME) into a fresh store in `home`."""
     home.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(home / "embaug.duckdb")) as connection:
+    with Store(home / "embaug.duckdb").connect() as connection:  # the schema, keys and all
         connection.execute(f"ATTACH '{source / 'embaug.duckdb'}' AS source (READ_ONLY)")
-        connection.execute("CREATE TABLE embeddings AS SELECT * FROM source.embeddings")
+        connection.execute("INSERT INTO embeddings SELECT * FROM source.embeddings")
 
 
 def measure(size: int, cache_from: Path, interval: float) -> dict[str, object]:
@@ -100,18 +102,17 @@ def measure(size: int, cache_from: Path, interval: float) -> dict[str, object]:
     process = subprocess.Popen([sys.executable, "-c", INGEST, str(path), images], env=env)
     samples = sample_memory(process, interval)
     seconds = time.perf_counter() - started
-    products = (
-        duckdb.connect(str(work / "home" / "embaug.duckdb"), read_only=True)
-        .execute("SELECT count(*) FROM products")
-        .fetchall()[0][0]
-    )
+    with duckdb.connect(str(work / "home" / "embaug.duckdb"), read_only=True) as connection:
+        products = connection.execute("SELECT count(*) FROM products").fetchall()[0][0]
+    catalogue_mb = path.stat().st_size / 2**20
+    shutil.rmtree(work)
     return {
         "size": size,
         "exit_code": process.returncode,
         "products": products,
         "seconds": round(seconds, 1),
         "peak_rss_mb": round(max(mb for _, mb in samples), 1) if samples else None,
-        "catalogue_mb": round(path.stat().st_size / 2**20, 1),
+        "catalogue_mb": round(catalogue_mb, 1),
     }
 
 
