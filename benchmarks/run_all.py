@@ -16,7 +16,7 @@ Their results sit beside the default ones and BENCHMARKS.md shows both.
     python -m benchmarks.run_all --full                        # whole catalogue (~2 h here)
     python -m benchmarks.run_all --only encoders,cache         # some
     python -m benchmarks.run_all --args neighbours="--hnsw"    # extra flags for one
-    python -m benchmarks.run_all --only memory --args memory="--cache-from DIR"  # on request
+    python -m benchmarks.run_all --only memory                 # on request (14 min here)
     python -m benchmarks.run_all --render                      # re-render from results/*.json
 """
 
@@ -47,7 +47,7 @@ BENCHMARKS = {
     "partition": "Profile: where one trained_models partition spends its time",
     "curve": "Validation curve: a sample of H or every k epochs against every epoch on all of H",
     "image_size": "Image size: 224, 160 and 128 px, speed and the report's figures",
-    "workers": "Workers: the grid and the embedding on 1 against 2 Dask workers",
+    "workers": "Workers: the grid and the embedding, 1 worker against 2 (local processes, Dask)",
     "hostile": "A hostile catalogue under an address-space limit",
 }
 #: The whole-catalogue variants (`--full`): module `NAME` run with --full writes NAME_full.
@@ -58,7 +58,7 @@ FULL = {
     "partition_full": "Profile: one trained_models partition on the whole catalogue",
     "curve_full": "Validation curve on the whole catalogue's trials",
 }
-#: Run only on request (`--only NAME --args NAME="..."`): they need flags or take hours.
+#: Run only on request (`--only NAME`, flags with `--args NAME="..."`): they take long.
 ON_REQUEST = {
     "neighbours_ann": "Label augmentation at 1M vectors, exact against approximate neighbours",
     "memory": "Memory: peak resident set size as the catalogue grows",
@@ -105,7 +105,7 @@ def format_value(value: object) -> str:
 def render(results: dict[str, dict], total_s: float | None) -> str:
     """BENCHMARKS.md from the benchmarks' result payloads."""
     now = machine()
-    targets = [(name, t) for name, result in results.items() for t in result["targets"]]
+    targets = [(name, t) for name, result in results.items() for t in result.get("targets", [])]
     lines = [
         "# Benchmarks",
         "",
