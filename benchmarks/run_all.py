@@ -47,6 +47,7 @@ BENCHMARKS = {
     "partition": "Profile: where one trained_models partition spends its time",
     "curve": "Validation curve: a sample of H or every k epochs against every epoch on all of H",
     "image_size": "Image size: 224, 160 and 128 px, speed and the report's figures",
+    "text_order": "Text order: texts sorted by length before chunking, or in the store's order",
     "workers": "Workers: the grid and the embedding, 1 worker against 2 (local processes, Dask)",
     "hostile": "A hostile catalogue under an address-space limit",
 }

@@ -114,6 +114,13 @@ def product_texts(
     return {text_sha256(text): text for text in texts}
 
 
+def shortest_first(texts: Mapping[str, str]) -> list[str]:
+    """The hashes of `texts` ordered by the texts' length, so that every chunk (and every
+    shard) holds texts of similar length: the encoder pads each batch to its longest text, and
+    sorting within one chunk of random texts still leaves long and short side by side."""
+    return sorted(texts, key=lambda content: len(texts[content]))
+
+
 @dataclass(frozen=True)
 class ProductVectors:
     """The product matrix: concat(title, description, image) per product, float32."""

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from embaug_core.catalog import load_catalog
-from embaug_core.embeddings import fill_cache, product_texts, product_vectors, text_sha256
+from embaug_core.embeddings import (
+    fill_cache,
+    product_texts,
+    product_vectors,
+    shortest_first,
+    text_sha256,
+)
 from embaug_core.ingest import store_catalog
 from embaug_core.store import Store
 
@@ -24,6 +31,7 @@ class CountingEncoder:
 
     def encode(self, items, progress=False):
         self.calls += len(items)
+        self.chunks = [*getattr(self, "chunks", []), list(items)]
         return self.inner.encode(items, progress)
 
 
@@ -57,6 +65,30 @@ def test_second_pass_computes_nothing_and_new_products_only_themselves(
     row = vectors.rows([rest["product_id"].iloc[5]])[0]
     title = text_encoder.encode([rest["title"].iloc[5]])[0]
     np.testing.assert_allclose(vectors.vectors[row, :768], title, atol=1e-5)
+
+
+def test_texts_shortest_first_reach_the_encoder_in_chunks_of_similar_length(
+    kaggle_slice: Path, tmp_path: Path, text_encoder
+):
+    """The text asset's order: no chunk holds a text shorter than one of an earlier chunk, and
+    the vectors are those of the store's order."""
+    texts = product_texts(load_catalog(kaggle_slice).products)
+    counted = CountingEncoder(text_encoder)
+    sorted_store, plain_store = Store(tmp_path / "sorted.duckdb"), Store(tmp_path / "plain.duckdb")
+    for store in (sorted_store, plain_store):
+        with store.connect():  # an empty store
+            pass
+    fill_cache(sorted_store, counted, texts, shortest_first(texts), chunk_size=16)
+    lengths = [[len(text) for text in chunk] for chunk in counted.chunks]
+    assert len(lengths) > 2
+    assert all(max(a) <= min(b) for a, b in itertools.pairwise(lengths))
+    fill_cache(plain_store, text_encoder, texts, list(texts), chunk_size=16)
+    hashes = list(texts)
+    np.testing.assert_allclose(
+        sorted_store.embeddings(text_encoder.identity, hashes),
+        plain_store.embeddings(text_encoder.identity, hashes),
+        atol=1e-5,
+    )
 
 
 def test_missing_vectors_are_a_clear_error(tmp_path: Path):

@@ -6,7 +6,7 @@ import sys
 import dagster as dg
 import pandas as pd
 
-from embaug_core.embeddings import CacheReport, fill_cache
+from embaug_core.embeddings import CacheReport, fill_cache, shortest_first
 from embaug_core.shards import ShardRunner
 from embaug_pipeline.assets.catalog import raw_products
 from embaug_pipeline.metadata import table_markdown
@@ -88,7 +88,7 @@ def text_embeddings(
         db,
         encoder,
         texts,
-        list(texts),
+        shortest_first(texts),
         progress=sys.stderr.isatty(),
         on_chunk=_progress_logger(context),
         shards=shards,
