@@ -32,8 +32,6 @@ def run(args: argparse.Namespace) -> dict:
 
     def fill(name: str) -> None:
         stores[name] = Store(Path(tempfile.mkdtemp(prefix="embaug-order-")) / "embaug.duckdb")
-        with stores[name].connect():  # an empty store
-            pass
         fill_cache(stores[name], encoder, texts, orders[name])
 
     seconds = medians(interleaved({name: lambda n=name: fill(n) for name in orders}, args.repeats))

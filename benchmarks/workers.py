@@ -50,8 +50,6 @@ def grid_seconds(trials: list[str], methods: list[str], config: dict, **workers)
 def embedding_seconds(address: str, texts: list[str]) -> float:
     root = Path(tempfile.mkdtemp(prefix="embaug-workers-"))
     store = Store(root / "embaug.duckdb")
-    with store.connect():
-        pass
     encoder = TextEncoder(device="cpu")
     runner = ShardRunner(address, root / "shards", "text", {"device": "cpu"})
     items = {text_sha256(t): t for t in texts}

@@ -14,8 +14,11 @@ class EmbeddingTables(StoreBase):
     # -- embedding cache --------------------------------------------------------------------
 
     def missing_embeddings(self, encoder: str, hashes: Sequence[str]) -> list[str]:
-        """The content hashes (in the given order, without repeats) not cached for `encoder`."""
+        """The content hashes (in the given order, without repeats) not cached for `encoder`;
+        all of them while the store does not exist yet (the first write creates it)."""
         unique = list(dict.fromkeys(hashes))
+        if not self.path.exists():
+            return unique
         with self.connect(read_only=True) as connection:
             connection.register("wanted", pa.table({"content_sha256": unique}))
             cached = connection.execute(
