@@ -2,7 +2,7 @@
 same products should cost only the cache look-up, and adding 1% new products should embed
 only their new content.
 
-Runs `embaug_core.embeddings.fill_cache` the way the embedding assets do (texts as a mapping,
+Runs `embaug_core.embeddings.cache.fill_cache` the way the embedding assets do (texts as a mapping,
 images loaded from the store a chunk at a time) on a stratified slice of the real catalogue,
 in a temporary EMBAUG_HOME that is deleted afterwards.
 
@@ -20,9 +20,9 @@ import pandas as pd
 
 from benchmarks.common import catalogue_sample, check, main, target, timed
 from embaug_core.catalog import Catalog
-from embaug_core.embeddings import CacheReport, fill_cache, product_texts
-from embaug_core.encoders import ImageEncoder, TextEncoder
-from embaug_core.ingest import store_catalog
+from embaug_core.catalog.ingest import store_catalog
+from embaug_core.embeddings.cache import CacheReport, fill_cache, product_texts
+from embaug_core.embeddings.encoders import ImageEncoder, TextEncoder
 from embaug_core.store import Store
 
 logger = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from embaug_core.catalog import Catalog, CatalogSettings, load_catalog, locate_catalog
-from embaug_core.embeddings import ProductVectors
-from embaug_core.home import Home
+from embaug_core.common.home import Home
+from embaug_core.embeddings.vectors import ProductVectors
 from embaug_core.store import Store
 from embaug_pipeline.resources import EncodersResource
 

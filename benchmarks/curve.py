@@ -24,9 +24,10 @@ from benchmarks.common import (
     require_whole_catalogue,
     target,
 )
-from embaug_core.experiment import CurveSettings, run_method, trial_data
-from embaug_core.methods import get_method
-from embaug_core.train import TrainConfig
+from embaug_core.evaluation.metrics import DEFAULT_THRESHOLD
+from embaug_core.training.experiment import CurveSettings, run_method, trial_data
+from embaug_core.training.methods import get_method
+from embaug_core.training.train import TrainConfig
 
 FIGURES = ("overall_acc", "none_acc")
 
@@ -53,6 +54,7 @@ def curves(args: argparse.Namespace) -> pd.DataFrame:
                 run_method(
                     get_method(method),
                     data,
+                    DEFAULT_THRESHOLD,
                     config,
                     on_epoch=lambda epoch, values, kept=history: kept.append(
                         {"epoch": epoch, **values}

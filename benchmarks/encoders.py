@@ -41,7 +41,7 @@ from benchmarks.common import (
     medians,
     target,
 )
-from embaug_core.encoders import ImageEncoder, TextEncoder
+from embaug_core.embeddings.encoders import ImageEncoder, TextEncoder
 
 logger = logging.getLogger(__name__)
 TARGET = 0.95
@@ -101,7 +101,7 @@ def bare_lite0(encoder: ImageEncoder) -> torch.nn.Module:
     """timm's Lite0 with the bundled weights, loaded afresh, channels-last."""
     import timm
 
-    from embaug_core.encoders.image import bundled_lite0_checkpoint, rename_to_timm
+    from embaug_core.embeddings.encoders.image import bundled_lite0_checkpoint, rename_to_timm
 
     model = timm.create_model(encoder.model_name, pretrained=False)
     state = torch.load(bundled_lite0_checkpoint(), map_location="cpu", weights_only=True)

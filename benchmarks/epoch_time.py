@@ -14,9 +14,9 @@ import time
 import numpy as np
 
 from benchmarks.common import load_vectors, write
-from embaug_core.experiment import TrialData, trial_data
-from embaug_core.mixup import AUGMENTERS, get_augmenter
-from embaug_core.train import TrainConfig, train_classifier
+from embaug_core.training.experiment import TrialData, trial_data
+from embaug_core.training.mixup import AUGMENTERS, get_augmenter
+from embaug_core.training.train import TrainConfig, train_classifier
 
 
 def epoch_times(data: TrialData, method: str, epochs: int) -> list[float]:

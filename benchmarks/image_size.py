@@ -18,12 +18,14 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import ensure_store, interleaved, load_vectors, main, medians
-from embaug_core.comparison import paired_differences
-from embaug_core.embeddings import ProductVectors, fill_cache
-from embaug_core.encoders import ImageEncoder
-from embaug_core.experiment import run_method, trial_data
-from embaug_core.methods import get_method
-from embaug_core.train import TrainConfig
+from embaug_core.embeddings.cache import fill_cache
+from embaug_core.embeddings.encoders import ImageEncoder
+from embaug_core.embeddings.vectors import ProductVectors
+from embaug_core.evaluation.comparison import paired_differences
+from embaug_core.evaluation.metrics import DEFAULT_THRESHOLD
+from embaug_core.training.experiment import run_method, trial_data
+from embaug_core.training.methods import get_method
+from embaug_core.training.train import TrainConfig
 
 FIGURES = ("tradeoff_auc", "equal_acc_point", "weighted_auc", "top1_known", "macro_f1_known")
 
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> dict:
             data = trial_data(at_size, store.split(trial))
             for method in args.methods:
                 metrics = run_method(
-                    get_method(method), data, TrainConfig(epochs=args.epochs)
+                    get_method(method), data, DEFAULT_THRESHOLD, TrainConfig(epochs=args.epochs)
                 ).metrics
                 for figure in FIGURES:
                     rows.append(

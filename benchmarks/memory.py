@@ -36,8 +36,8 @@ from embaug_core.store import Store
 INGEST = """
 import sys
 import dagster as dg
-from embaug_pipeline.graph import EMBEDDING_ASSETS
-from embaug_pipeline.runner import prepare_home, run_assets
+from embaug_pipeline.run.graph import EMBEDDING_ASSETS
+from embaug_pipeline.run.runner import prepare_home, run_assets
 
 prepare_home()
 config = {"raw_products": {"path": sys.argv[1], "image_roots": [sys.argv[2]]}}

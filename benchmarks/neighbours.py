@@ -74,7 +74,7 @@ from embaug_core.labels.index import (
     normalised,
 )
 from embaug_core.labels.knn import AugmentedLabels, augment_labels, grow_classes
-from embaug_core.splits import make_split
+from embaug_core.labels.splits import make_split
 
 logger = logging.getLogger(__name__)
 CATALOGUE_SHAPE = (44_072, 2_816)
@@ -145,7 +145,7 @@ def catalogue_vectors(min_products: int, required: bool) -> tuple[np.ndarray, np
 
 
 def augment_catalogue(vectors: np.ndarray, classes: np.ndarray, k: int) -> dict[str, object]:
-    """augment_labels on a METHODS.md split of these rows (trial seed 0); precision of the
+    """augment_labels on a docs/METHODS.md split of these rows (trial seed 0); precision of the
     labels it adds against the rows' true classes."""
     split = make_split(pd.Series(classes, index=np.arange(len(classes))), seed=0)
     train = split[split["role"] == "train"]

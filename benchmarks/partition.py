@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     import dagster as dg
 
     from embaug_pipeline.partitions import trial_method_key
-    from embaug_pipeline.runner import prepare_home, run_assets
+    from embaug_pipeline.run.runner import prepare_home, run_assets
 
     home = ensure_store(fallback=not args.full)
     if args.full:

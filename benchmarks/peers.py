@@ -4,7 +4,7 @@ Per stored trial: logistic regression (`fit_logreg`), `LabelSpreading(kernel="kn
 transductively on the training rows (labelled) plus the pool and the hold-out (unlabelled), and
 embaug's MLP with `control`, E-Stitchup and E-Mixup (`train_classifier`). All see the same
 standardised vectors (scaled on the training rows) and are scored on the trial's hold-out with
-`embaug_core.scores.evaluate` (LabelSpreading's label distributions as probabilities).
+`embaug_core.evaluation.scores.evaluate` (LabelSpreading's label distributions as probabilities).
 
     python -m benchmarks.peers [--trials 5] [--epochs 48] [--full]
 """
@@ -25,12 +25,13 @@ from benchmarks.common import (
     require_whole_catalogue,
     timed,
 )
-from embaug_core.embeddings import ProductVectors
-from embaug_core.experiment import TrialData, trial_data
-from embaug_core.mixup import get_augmenter
-from embaug_core.model import Standardizer
-from embaug_core.scores import evaluate
-from embaug_core.train import TrainConfig, fit_logreg, train_classifier
+from embaug_core.embeddings.vectors import ProductVectors
+from embaug_core.evaluation.metrics import DEFAULT_THRESHOLD
+from embaug_core.evaluation.scores import evaluate
+from embaug_core.training.experiment import TrialData, trial_data
+from embaug_core.training.mixup import get_augmenter
+from embaug_core.training.model import Standardizer
+from embaug_core.training.train import TrainConfig, fit_logreg, train_classifier
 
 logger = logging.getLogger(__name__)
 #: The MLP control and the two methods with the best trade-off area on the whole catalogue
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         }
         for method, fit in fits.items():
             probs, seconds = timed(fit)
-            figures = evaluate(probs, data.y_eval)
+            figures = evaluate(probs, data.y_eval, DEFAULT_THRESHOLD)
             rows.append(
                 {
                     "trial": trial,

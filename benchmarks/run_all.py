@@ -34,7 +34,7 @@ import sys
 import time
 
 from benchmarks.common import BENCH_HOME, RESULTS, ROOT, has_splits, machine, setup_logging
-from embaug_core.home import Home
+from embaug_core.common.home import Home
 
 logger = logging.getLogger(__name__)
 BENCHMARKS = {

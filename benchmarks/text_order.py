@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import ensure_store, interleaved, main, medians, target
-from embaug_core.embeddings import fill_cache, shortest_first
-from embaug_core.encoders import TextEncoder
-from embaug_core.home import Home
+from embaug_core.common.home import Home
+from embaug_core.embeddings.cache import fill_cache, shortest_first
+from embaug_core.embeddings.encoders import TextEncoder
 from embaug_core.store import Store
 
 

@@ -28,10 +28,10 @@ from benchmarks.common import (
     target,
 )
 from benchmarks.epoch_time import epoch_medians
-from embaug_core.experiment import trial_data
-from embaug_core.mixup import AUGMENTERS, get_augmenter, zeta_weights
-from embaug_core.model import build_head
-from embaug_core.train import augmented_logits, split_first_layer
+from embaug_core.training.experiment import trial_data
+from embaug_core.training.mixup import AUGMENTERS, get_augmenter, zeta_weights
+from embaug_core.training.model import build_head
+from embaug_core.training.train import augmented_logits, split_first_layer
 
 logger = logging.getLogger(__name__)
 TARGET = 1.10

@@ -27,19 +27,20 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
+from tests.servers import DaskCluster
 
 from benchmarks.common import ensure_store, main, target
-from embaug_core.embeddings import fill_cache, text_sha256
-from embaug_core.encoders import TextEncoder
-from embaug_core.shards import ShardRunner
+from embaug_core.embeddings.cache import fill_cache
+from embaug_core.embeddings.encoders import TextEncoder
+from embaug_core.embeddings.shards import ShardRunner
+from embaug_core.embeddings.vectors import text_sha256
 from embaug_core.store import Store
-from tests.servers import DaskCluster
 
 ORDER = (1, 2, 2, 1)
 
 
 def grid_seconds(trials: list[str], methods: list[str], config: dict, **workers) -> float:
-    from embaug_pipeline.graph import materialise_grid
+    from embaug_pipeline.run.graph import materialise_grid
 
     started = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
@@ -59,7 +60,7 @@ def embedding_seconds(address: str, texts: list[str]) -> float:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from embaug_pipeline.runner import prepare_home
+    from embaug_pipeline.run.runner import prepare_home
 
     ensure_store()
     home = prepare_home()

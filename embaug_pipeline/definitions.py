@@ -1,46 +1,31 @@
-"""The code location: assets, resources, the retraining schedule and sensors. Nothing heavy
-is imported or loaded here."""
+"""The code location, in Dagster's `dg` layout: every asset, resource, job, schedule and sensor
+lives under `defs/`, one folder per asset group, and is found there. Nothing heavy is imported
+or loaded here."""
+
+from functools import cache
+from pathlib import Path
 
 import dagster as dg
 
-from embaug_pipeline.assets.catalog import raw_products
-from embaug_pipeline.assets.embeddings import image_embeddings, text_embeddings
-from embaug_pipeline.assets.human_labels import human_labels
-from embaug_pipeline.assets.labels import label_sets
-from embaug_pipeline.assets.reporting import evaluation_report
-from embaug_pipeline.assets.serving import labeling_queue, predictions, production_model
-from embaug_pipeline.assets.splits import trial_splits
-from embaug_pipeline.assets.training import alpha_search, trained_models
-from embaug_pipeline.automation import (
-    catalogue_changed,
-    catalogue_refresh,
-    label_import,
-    labels_dropped,
-    retraining_automation,
-    weekly_retraining,
-)
-from embaug_pipeline.resources import EncodersResource, MlflowResource, StoreResource
+#: The project folder: its pyproject.toml names the defs module ([tool.dg.project]).
+PROJECT = Path(__file__).resolve().parents[1]
 
-ASSETS = [
-    raw_products,
-    text_embeddings,
-    image_embeddings,
-    human_labels,
-    trial_splits,
-    label_sets,
-    trained_models,
-    alpha_search,
-    evaluation_report,
-    production_model,
-    predictions,
-    labeling_queue,
-]
-RESOURCES = {"store": StoreResource(), "encoders": EncodersResource(), "tracking": MlflowResource()}
 
-defs = dg.Definitions(
-    assets=ASSETS,
-    resources=RESOURCES,
-    jobs=[catalogue_refresh, label_import],
-    schedules=[weekly_retraining],
-    sensors=[catalogue_changed, labels_dropped, retraining_automation],
-)
+@cache
+def load() -> dg.Definitions:
+    """The definitions under `defs/`, loaded once per process."""
+    return dg.load_from_defs_folder(path_within_project=PROJECT)
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return load()
+
+
+def materialize(selection: list[str], **options) -> dg.ExecuteInProcessResult:
+    """One in-process run of `selection` among every asset, with every resource (`options`:
+    those of `dagster.materialize`)."""
+    loaded = load()
+    return dg.materialize(
+        list(loaded.assets), selection=selection, resources=loaded.resources, **options
+    )

@@ -8,22 +8,23 @@ import dagster as dg
 import mlflow
 from pydantic import Field
 
-from embaug_core.embeddings import ProductVectors, product_vectors
-from embaug_core.encoders import (
+from embaug_core.common.environment import DASK, setting
+from embaug_core.common.home import Home
+from embaug_core.common.team import first_use_lock
+from embaug_core.embeddings.encoders import (
     DEFAULT_IMAGE_SIZE,
     DEFAULT_MAX_LENGTH,
     DEFAULT_MODEL,
     ImageEncoder,
     TextEncoder,
 )
-from embaug_core.home import Home
-from embaug_core.lineage import Lineage, current_lineage
+from embaug_core.embeddings.shards import ShardRunner
+from embaug_core.embeddings.vector_cache import cached_vectors
+from embaug_core.embeddings.vectors import ProductVectors, product_vectors
+from embaug_core.labels.lineage import Lineage, current_lineage
 from embaug_core.serving.product import EncoderSpec
-from embaug_core.shards import ShardRunner
 from embaug_core.store import Store
-from embaug_core.team import DASK_VARIABLE, first_use_lock
 from embaug_core.tracking import use_tracking_store
-from embaug_core.vector_cache import cached_vectors
 
 #: Every asset that writes DuckDB takes a slot of this pool (size 1: one writer at a time).
 DUCKDB_POOL = "embaug_duckdb"
@@ -82,7 +83,7 @@ class EncodersResource(dg.ConfigurableResource):
     def shards(self, kind: str) -> ShardRunner | None:
         """Shards for the workers of the Dask cluster at EMBAUG_DASK_SCHEDULER, or None to
         embed in this process."""
-        address = os.environ.get(DASK_VARIABLE, "")
+        address = setting(DASK)
         if not address:
             return None
         return ShardRunner(address, Home.from_env().shards, kind, self.settings(kind))
@@ -179,3 +180,7 @@ class MlflowResource(dg.ConfigurableResource):
             run = client.create_run(experiment, run_name=name, tags={TAG_PARENT: key})
             client.set_terminated(run.info.run_id)
             return run.info.run_id
+
+
+#: The resources by the names assets ask for them.
+RESOURCES = {"store": StoreResource(), "encoders": EncodersResource(), "tracking": MlflowResource()}

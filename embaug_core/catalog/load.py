@@ -1,7 +1,7 @@
 """The product table: read a catalogue in any known layout, validate every row, keep unusable
 rows aside with a reason instead of failing the run.
 
-A row with an empty category is an unlabelled product (METHODS.md section 7): kept, embedded
+A row with an empty category is an unlabelled product (docs/METHODS.md section 7): kept, embedded
 and predicted, never trained or scored on. Products and image bytes can be handed to sinks in
 chunks as they are checked (the store stages them), so memory does not grow with the
 catalogue: only ids and classes are held, for duplicates and the stratified sample.

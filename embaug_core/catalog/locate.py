@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from embaug_core.catalog.readers.base import CatalogError
+from embaug_core.common.environment import DATA, setting
 
 PLACES = ("data/fashion-products", "../shared/data/fashion-products")
 
@@ -14,7 +14,7 @@ def locate_catalog(path: str | Path = "") -> Path:
     """The catalogue to read: `path`, else $EMBAUG_DATA, else the usual places nearby."""
     if path:
         return Path(path).expanduser().resolve()
-    candidates = [os.environ.get("EMBAUG_DATA", ""), *PLACES]
+    candidates = [setting(DATA), *PLACES]
     for candidate in filter(None, candidates):
         if Path(candidate).expanduser().exists():
             return Path(candidate).expanduser().resolve()

@@ -1,2 +1,3 @@
-"""Labelled sets grown from seeds: nearest-neighbour augmentation and the propagation
-baseline (`knn`), and a trial's label sets with their quality against the truth (`sets`)."""
+"""Labels: people's labels and their rules (`people`), trial splits (`splits`), what is
+current (`lineage`), and labelled sets grown from seeds through nearest neighbours or
+propagated (`knn`, `index`, `sets`)."""

@@ -1,4 +1,4 @@
-"""Similarity label augmentation and the label-propagation baseline (METHODS.md section 6).
+"""Similarity label augmentation and the label-propagation baseline (docs/METHODS.md section 6).
 
 Classes grow from their seeds through k nearest neighbours in the universe of all product
 vectors (L2-normalised, so inner product is cosine; exact search by default, or one of faiss's
@@ -94,7 +94,7 @@ def augment_labels(
     paper's literal text). The step that meets the condition is kept. `stop="per_class"`: each
     class stops on its own and then claims no more neighbours; `"any"`: all stop when one class
     meets the condition. An empty step always ends its own class, and only that class unless it
-    meets the condition (METHODS.md section 7: an empty step is never "larger").
+    meets the condition (docs/METHODS.md section 7: an empty step is never "larger").
     `index`: how neighbours are found (`NeighbourIndex`, or just its kind).
     """
     _check(k, stop, stop_on)  # before a build that may take minutes

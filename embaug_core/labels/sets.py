@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from embaug_core.embeddings import ProductVectors
+from embaug_core.embeddings.vectors import ProductVectors
 from embaug_core.labels.knn import AugmentedLabels, augment_labels, propagate_labels
 
 #: H: the roles never labelled by augmentation (the selection part S and the rest).
@@ -18,12 +18,12 @@ EVALUATED = ("select", "holdout")
 
 @dataclass(frozen=True)
 class LabelSettings:
-    """How labelled sets grow (METHODS.md section 6); every field is config of label_sets."""
+    """How labelled sets grow (docs/METHODS.md section 6); every field is config of label_sets."""
 
     k: int = field(default=10, metadata={"doc": "Neighbours per point"})
     stop: str = field(default="per_class", metadata={"doc": "per_class, or any (the paper's 'or')"})
     stop_on: str = field(
-        default="shrink", metadata={"doc": "shrink (METHODS.md default) or grow (literal)"}
+        default="shrink", metadata={"doc": "shrink (docs/METHODS.md default) or grow (literal)"}
     )
     seed: int = field(default=0, metadata={"doc": "Seed of the pool sample of label propagation"})
 

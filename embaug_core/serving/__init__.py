@@ -1,2 +1,3 @@
-"""Putting a model to work on products: the product-level classifier (title, description and
-image in; category, probability, "none" out) and how its inputs are checked."""
+"""Serving: the production model (`production`, published by `publish`), the product-level
+classifier (`product`: title, description and image in; category, probability, "none" out),
+predictions (`predictions`) and what to label next (`queue`)."""

@@ -21,14 +21,14 @@ import pandas as pd
 from embaug_core.catalog.files import FileAccess
 from embaug_core.catalog.images import image_problem
 from embaug_core.catalog.text import html_to_text, is_blank
-from embaug_core.encoders import (
+from embaug_core.embeddings.encoders import (
     DEFAULT_IMAGE_SIZE,
     DEFAULT_MAX_LENGTH,
     DEFAULT_MODEL,
     ImageEncoder,
     TextEncoder,
 )
-from embaug_core.model import Classifier
+from embaug_core.training.model import Classifier
 
 logger = logging.getLogger(__name__)
 TOP = 3

@@ -11,12 +11,23 @@ and read back as float32 numpy.
 from embaug_core.store.base import StoreBusyError
 from embaug_core.store.embeddings import EmbeddingTables
 from embaug_core.store.experiment import ExperimentTables
+from embaug_core.store.people import PeopleTables
+from embaug_core.store.predictions import PredictionTables
 from embaug_core.store.products import ProductTables
+from embaug_core.store.results import ResultTables
+from embaug_core.store.reuse import ReuseTables
 from embaug_core.store.schema import REPORT_TABLES
-from embaug_core.store.serving import ServingTables
 
 
-class Store(ProductTables, EmbeddingTables, ExperimentTables, ServingTables):
+class Store(
+    ProductTables,
+    EmbeddingTables,
+    ExperimentTables,
+    PeopleTables,
+    PredictionTables,
+    ResultTables,
+    ReuseTables,
+):
     """A DuckDB file holding everything embaug computes that is not a model."""
 
 

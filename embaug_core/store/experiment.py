@@ -1,4 +1,4 @@
-"""Trial splits, label sets, and the settings each partition was made with."""
+"""Trial splits, label sets, and the settings each partition was made with (for the report)."""
 
 from __future__ import annotations
 

@@ -45,6 +45,9 @@ CREATE TABLE IF NOT EXISTS predictions (
 CREATE TABLE IF NOT EXISTS asset_settings (
     asset VARCHAR NOT NULL, partition VARCHAR NOT NULL, settings VARCHAR NOT NULL,
     PRIMARY KEY (asset, partition));
+CREATE TABLE IF NOT EXISTS made_from (
+    asset VARCHAR NOT NULL, partition VARCHAR NOT NULL, fingerprint VARCHAR NOT NULL,
+    PRIMARY KEY (asset, partition));
 CREATE TABLE IF NOT EXISTS results (
     trial VARCHAR, method VARCHAR, metric VARCHAR, value DOUBLE, run_id VARCHAR);
 """

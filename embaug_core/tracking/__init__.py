@@ -1,5 +1,6 @@
-"""MLflow, split by job: `runs` (training logged as a run), `results` (reading runs back),
-`registry` (model versions and aliases), `pyfunc` (the logged model). The tags below are how
+"""MLflow only, split by job: `runs` (logging a run's parts), `results` (reading runs back),
+`reuse` (finding a run by the fingerprint of its inputs), `registry` (model versions and
+aliases), `pyfunc` and `product_model` (the logged models). The tags below are how
 runs are found again; none of this imports Dagster."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import mlflow
 
 TAG_TRIAL, TAG_METHOD = "embaug.trial", "embaug.method"
-#: The lineage key of the trial's split and vectors (embaug_core.lineage): what makes a run current.
+#: The lineage key of the trial's split and vectors (`labels.lineage`): what makes a run current.
 TAG_LINEAGE = "embaug.lineage"
 #: Which comparison a run belongs to: the main grid, a parameter search, or production.
 TAG_SOURCE = "embaug.source"

@@ -15,7 +15,7 @@ import torch
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 
-from embaug_core.model import Classifier, HybridClassifier, Standardizer, build_head
+from embaug_core.training.model import Classifier, HybridClassifier, Standardizer, build_head
 
 HYBRID_PARTS = ("classes_from", "confidence_from")
 

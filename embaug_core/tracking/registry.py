@@ -6,7 +6,6 @@ from __future__ import annotations
 import mlflow
 import pandas as pd
 
-from embaug_core.model import Classifier
 from embaug_core.tracking import TAG_METHOD, TAG_MODEL_URI, TAG_TRIAL, use_tracking_store
 
 MODEL_NAME = "embaug-classifier"
@@ -65,13 +64,6 @@ def version_by_alias(tracking_uri: str, alias: str = CHAMPION):
     """The registered model version that holds `alias`."""
     client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
     return client.get_model_version_by_alias(MODEL_NAME, alias)
-
-
-def load_registered_classifier(tracking_uri: str, alias: str = CHAMPION) -> Classifier:
-    """A registered classifier back as a `Classifier` (its weights load with weights_only)."""
-    use_tracking_store(tracking_uri)
-    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{alias}")
-    return model.unwrap_python_model().classifier
 
 
 def register_production(

@@ -7,7 +7,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from embaug_core.lineage import Lineage
+from embaug_core.labels.lineage import Lineage
 from embaug_core.tracking import GRID, TAG_LINEAGE, TAG_METHOD, TAG_SOURCE, TAG_TRIAL, TAG_VARIANT
 from embaug_core.tracking.runs import figure_name
 

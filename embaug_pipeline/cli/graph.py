@@ -8,25 +8,25 @@ import sys
 import time
 from dataclasses import replace
 
-from embaug_core.home import Home
-from embaug_core.methods import ALPHA_GRID
-from embaug_core.splits import trial_names
-from embaug_core.verdicts import DEFAULT_AUC_FLOOR
+from embaug_core.common.home import Home
+from embaug_core.evaluation.verdicts import DEFAULT_AUC_FLOOR
+from embaug_core.labels.splits import DEFAULT_TRIALS
+from embaug_core.training.methods import ALPHA_GRID
 from embaug_pipeline.cli.common import EXIT_BELOW_FLOOR, EXIT_USAGE, say_failure
 
 
 def _methods(names: str) -> list[str]:
-    from embaug_core.methods import method_names
+    from embaug_core.training.methods import method_names
 
     try:
-        return method_names(None if names == "all" else names)
+        return method_names("" if names == "all" else names)
     except ValueError as error:
         raise SystemExit(f"embaug: {error}") from error
 
 
 def _demo(args: argparse.Namespace) -> int:
     from embaug_core.catalog import CatalogError, locate_catalog
-    from embaug_pipeline.graph import GraphOptions
+    from embaug_pipeline.run.graph import GraphOptions
 
     try:
         data = str(locate_catalog(args.data))
@@ -51,7 +51,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _retrain(args: argparse.Namespace) -> int:
-    from embaug_pipeline.graph import last_options
+    from embaug_pipeline.run.graph import last_options
 
     try:
         options = last_options()
@@ -63,8 +63,8 @@ def _retrain(args: argparse.Namespace) -> int:
 
 def _run(options, verbose: bool) -> int:
     """Materialise the graph, print the comparison and where everything is."""
-    from embaug_pipeline.graph import materialize_graph
-    from embaug_pipeline.runner import GraphFailure
+    from embaug_pipeline.run.graph import materialize_graph
+    from embaug_pipeline.run.runner import GraphFailure
 
     started = time.perf_counter()
     try:
@@ -106,14 +106,14 @@ def _run(options, verbose: bool) -> int:
 
 def _print_comparison(results) -> None:
     """The comparison table, with people's names for the figures."""
-    from embaug_core.comparison import comparison_table, for_people
+    from embaug_core.evaluation.comparison import comparison_table, for_people
 
     print(for_people(comparison_table(results)).to_markdown())
 
 
 def _peer_verdict(results) -> str:
     """One line: which configurations beat logistic regression on every figure at once."""
-    from embaug_core.verdicts import FALLBACK, MUST_LEAD, MUST_MATCH, against_peer
+    from embaug_core.evaluation.verdicts import FALLBACK, MUST_LEAD, MUST_MATCH, against_peer
 
     peer = against_peer(results)
     if peer.empty:
@@ -131,7 +131,7 @@ def _peer_verdict(results) -> str:
 
 
 def _alpha_grid(args: argparse.Namespace) -> int:
-    from embaug_pipeline.graph import materialize_alpha_search
+    from embaug_pipeline.run.graph import materialize_alpha_search
 
     settings = {
         "alphas": [float(a) for a in args.alphas.split(",")],
@@ -166,8 +166,15 @@ def _add_workers(parser) -> None:
     )
 
 
+def _trials(text: str) -> int:
+    """A count of trials: a whole number, at least 1."""
+    count = int(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"at least 1 trial, got {count}")
+    return count
+
+
 def add_commands(commands) -> None:
-    trials = len(trial_names())
     demo = commands.add_parser(
         "demo", help="materialise the whole asset graph and print the comparison"
     )
@@ -207,7 +214,13 @@ def add_commands(commands) -> None:
     demo.add_argument("--full", action="store_true", help="the whole catalogue (sample fraction 1)")
     demo.add_argument("--paper", action="store_true", help="the paper's 576 epochs")
     demo.add_argument("--epochs", type=int, default=48)
-    demo.add_argument("--trials", type=int, default=trials, choices=range(1, trials + 1))
+    demo.add_argument(
+        "--trials",
+        type=_trials,
+        default=DEFAULT_TRIALS,
+        help=f"trial splits to compare on (default {DEFAULT_TRIALS}; 10 before trusting a "
+        "recommendation)",
+    )
     demo.add_argument("--methods", default="all", help="comma-separated method names, or all")
     demo.add_argument("--verbose", action="store_true", help="show whole errors with their stack")
     _add_workers(demo)
@@ -226,7 +239,7 @@ def add_commands(commands) -> None:
     grid.add_argument("--alphas", default=",".join(map(str, ALPHA_GRID)))
     grid.add_argument("--methods", default="e_mixup,e_stitchup,soft_e_mixup,soft_e_stitchup")
     grid.add_argument("--epochs", type=int, default=48)
-    grid.add_argument("--trials", type=int, default=trials, choices=range(1, trials + 1))
+    grid.add_argument("--trials", type=_trials, default=DEFAULT_TRIALS)
     grid.set_defaults(handler=_alpha_grid)
     report = commands.add_parser("report", help="print the last comparison table")
     report.set_defaults(handler=_report)

@@ -13,7 +13,7 @@ def _import(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from embaug_core.store import Store
-    from embaug_pipeline.runner import GraphFailure, prepare_home, run_assets
+    from embaug_pipeline.run.runner import GraphFailure, prepare_home, run_assets
 
     home = prepare_home()
     files = [str(path) for path in args.files]
@@ -32,7 +32,7 @@ def _import(args: argparse.Namespace) -> int:
 def _say(imports, path) -> None:
     """One file's outcome: labels stored, left empty, rejected (with reasons), conflicts, and
     the production model's accuracy on them before it trained on them."""
-    from embaug_core.human_labels import read_label_file
+    from embaug_core.labels.people import read_label_file
     from embaug_core.store import Store
     from embaug_pipeline.resources import StoreResource
 

@@ -19,11 +19,11 @@ def _predict(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from embaug_core.catalog import CatalogError, CatalogSettings, load_catalog
+    from embaug_core.common.spreadsheet import write_csv
     from embaug_core.serving.product import batches
-    from embaug_core.spreadsheet import write_csv
     from embaug_core.tracking.registry import load_product_model
     from embaug_pipeline.resources import MlflowResource
-    from embaug_pipeline.runner import prepare_home
+    from embaug_pipeline.run.runner import prepare_home
 
     prepare_home()
     try:

@@ -40,7 +40,7 @@ def serve_command(alias: str, host: str, port: int) -> tuple[list[str], dict[str
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from embaug_pipeline.runner import prepare_home
+    from embaug_pipeline.run.runner import prepare_home
 
     prepare_home()
     command, env = serve_command(args.alias, args.host, args.port)

@@ -24,7 +24,7 @@ def _tool(name: str) -> str:
 
 
 def _commands(args: argparse.Namespace) -> list[list[str]]:
-    from embaug_pipeline.runner import prepare_home
+    from embaug_pipeline.run.runner import prepare_home
 
     home = prepare_home()
     dagster = [_tool("dagster"), "dev", "-w", str(WORKSPACE), "-h", args.host, "-p", str(args.port)]

@@ -1,0 +1,14 @@
+"""Frozen encoders behind one small interface: identity (the cache key), width, encode."""
+
+from embaug_core.embeddings.encoders.base import Encoder
+from embaug_core.embeddings.encoders.image import DEFAULT_IMAGE_SIZE, DEFAULT_MODEL, ImageEncoder
+from embaug_core.embeddings.encoders.text import DEFAULT_MAX_LENGTH, TextEncoder
+
+__all__ = [
+    "DEFAULT_IMAGE_SIZE",
+    "DEFAULT_MAX_LENGTH",
+    "DEFAULT_MODEL",
+    "Encoder",
+    "ImageEncoder",
+    "TextEncoder",
+]

@@ -1,0 +1,201 @@
+"""The evaluation report end to end: the current runs read back from MLflow, the champion
+chosen and registered, the recommendation kept for the production model, the page written and
+the results stored. One call for the reporting asset, usable from a notebook as well."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from embaug_core.common.reuse import fingerprint
+from embaug_core.evaluation.recommendation import Recommendation
+from embaug_core.evaluation.report import Report, build_report, next_steps, refresh, run_links
+from embaug_core.evaluation.report_facts import (
+    catalogue_facts,
+    label_loop_facts,
+    prediction_facts,
+    trial_facts,
+)
+from embaug_core.evaluation.verdicts import ChampionChoice, choose_champion
+from embaug_core.labels.lineage import Lineage
+from embaug_core.labels.sets import label_quality_by_trial
+from embaug_core.store import Store
+from embaug_core.tracking.registry import register_methods
+from embaug_core.tracking.results import (
+    collect_evaluation,
+    current_runs,
+    finished_runs,
+    run_params,
+)
+
+#: Run params the report lists as its settings (every distinct value across runs).
+RUN_SETTINGS = (
+    "epochs",
+    "batch_size",
+    "lr_min",
+    "lr_max",
+    "step_epochs",
+    "weight_decay",
+    "head",
+    "standardize",
+    "seed",
+    "alpha",
+    "softness",
+    "negative_mass",
+    "gamma",
+    "threshold",
+)
+
+
+@dataclass(frozen=True)
+class EvaluationInputs:
+    """Where everything the report reads lives, and the report's own settings."""
+
+    store: Store
+    lineage: Lineage
+    label_sets: pd.DataFrame
+    encoders: dict[str, str]
+    tracking_uri: str
+    experiment: str
+    mlflow_url: str
+    dagster_url: str
+    champion_figure: str
+    epochs_methods: list[str]
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """What the report chose; `report` is None when its inputs were unchanged and the page
+    and tables already written were kept."""
+
+    report: Report | None
+    champion: ChampionChoice
+    champion_auc: float
+    trials: list[str]
+    runs: int
+    path: Path
+
+
+def assemble_report(inputs: EvaluationInputs, path: Path) -> ReportOutcome:
+    """Build, write and store the comparison of every current run (kept as it is when the
+    runs, the settings, the predictions, people's labels and the code are unchanged)."""
+    store = inputs.store
+    every = finished_runs(inputs.tracking_uri, inputs.experiment)
+    runs = current_runs(every, inputs.lineage)
+    if runs.empty:
+        raise LookupError(
+            "no finished MLflow runs on the current catalogue's trials: materialise trained_models"
+        )
+    made_from = _fingerprint(inputs, runs)
+    if path.is_file() and store.made_from("evaluation_report") == made_from:
+        return _kept(runs, path, inputs.champion_figure)
+    trials = sorted(runs["trial"].unique())
+    splits = {trial: store.split(trial) for trial in inputs.label_sets["trial"].unique()}
+    quality = label_quality_by_trial(inputs.label_sets, splits)
+    choice = choose_champion(runs, inputs.champion_figure)
+    registered = register_methods(runs, inputs.tracking_uri, choice)
+    evaluation = collect_evaluation(runs, inputs.tracking_uri)
+    params = run_params(runs["run_id"].unique().tolist(), inputs.tracking_uri)
+    recommendation = Recommendation.from_runs(runs, choice, params)
+    dagster_runs = dict(zip(params["run_id"], params["dagster_run_id"], strict=True))
+    links = run_links(runs, registered, inputs.mlflow_url, dagster_runs, inputs.dagster_url)
+    settings = _settings(store, inputs, params, trials, len(every) and every["run_id"].nunique())
+    report = build_report(
+        runs, evaluation, quality, recommendation, choice, settings, links, inputs.epochs_methods
+    )
+    _add_facts(report, store, trials)
+    report.write(path)
+    store.replace_tables(
+        {
+            "results": runs[["trial", "method", "metric", "value", "run_id"]],
+            "paired_differences": report.differences,
+            "per_class_results": evaluation["per_class"],
+            "label_quality": quality,
+            "recommendation": recommendation.row(),
+        }
+    )
+    store.record_made_from("evaluation_report", "", made_from)
+    return _outcome(report, choice, runs, path)
+
+
+def _outcome(report: Report | None, choice: ChampionChoice, runs: pd.DataFrame, path: Path):
+    champion = runs[(runs["method"] == choice.method) & (runs["metric"] == "weighted_auc")]
+    trials = sorted(runs["trial"].unique())
+    return ReportOutcome(
+        report, choice, float(champion["value"].mean()), trials, runs["run_id"].nunique(), path
+    )
+
+
+def _fingerprint(inputs: EvaluationInputs, runs: pd.DataFrame) -> str:
+    """Everything the page shows depends on: the runs, the report's settings, the
+    predictions and people's labels as they stand, and the code."""
+    store = inputs.store
+    state = store.query(
+        "SELECT (SELECT count(*) FROM predictions) AS p, (SELECT max(scored_at) FROM predictions)"
+        " AS s, (SELECT count(*) FROM label_imports) AS i"
+    ).astype(str)
+    return fingerprint(
+        (__name__,),
+        runs=sorted(runs["run_id"].unique()),
+        figure=inputs.champion_figure,
+        epochs=inputs.epochs_methods,
+        links=[inputs.mlflow_url, inputs.dagster_url],
+        state=state.iloc[0].tolist(),
+    )
+
+
+def _kept(runs: pd.DataFrame, path: Path, figure: str) -> ReportOutcome:
+    """The outcome of the report already written (nothing rebuilt, registered or stored)."""
+    return _outcome(None, choose_champion(runs, figure), runs, path)
+
+
+def _settings(
+    store: Store, inputs: EvaluationInputs, params: pd.DataFrame, trials: list[str], every: int
+) -> dict[str, object]:
+    """Every setting two reports must share to be compared: catalogue loading, splits, label
+    augmentation, training, encoders, and which trials and runs were used."""
+    settings: dict[str, object] = {
+        "trials": len(trials),
+        "trials used": ", ".join(trials),
+        "stale runs left out": int(every - params["run_id"].nunique()),
+        "catalogue": json.loads(store.catalogue()["settings"] or "{}"),
+    }
+    for asset in ("trial_splits", "label_sets"):
+        made = store.asset_settings(asset)
+        distinct = {json.dumps(made[t], sort_keys=True) for t in trials if t in made}
+        settings[asset] = "; ".join(sorted(distinct)) or "not recorded"
+    for name in RUN_SETTINGS:
+        if name in params:
+            settings[f"training: {name}"] = ", ".join(
+                sorted(params[name].dropna().astype(str).unique())
+            )
+    settings.update({f"encoder: {k}": v for k, v in inputs.encoders.items()})
+    settings["experiment"] = f"{inputs.experiment} ({inputs.tracking_uri})"
+    return settings
+
+
+def _add_facts(report: Report, store: Store, trials: list[str]) -> None:
+    """What it was run on, predictions and people's labels (as they stand when it is built;
+    `refresh_serving` updates the last two after the serving assets run)."""
+    report.facts = {"catalogue": catalogue_facts(store)}
+    tables, steps = serving_facts(store, len(trials))
+    report.tables = {"trials": trial_facts(store, trials), **tables}
+    report.next_steps = steps
+
+
+def serving_facts(store: Store, trials: int) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Predictions, people's labels, and what to do next, as they stand."""
+    imports, gained = label_loop_facts(store)
+    queued = int(store.query("SELECT count(*) AS n FROM predictions WHERE none")["n"].iloc[0])
+    tables = {"predictions": prediction_facts(store), "imports": imports, "gained": gained}
+    return tables, next_steps(trials, queued)
+
+
+def refresh_serving(store: Store, path: Path) -> None:
+    """Bring a written report's predictions, people's labels and next steps up to date."""
+    if path.is_file():
+        trials = int(store.query("SELECT count(DISTINCT trial) AS n FROM results")["n"].iloc[0])
+        refresh(path, *serving_facts(store, trials))

@@ -1,1 +1,0 @@
-"""The asset graph: catalog -> embeddings -> experiment -> reporting."""

@@ -1,0 +1,223 @@
+"""Catalogues a hostile or careless user might hand over: each ends in a per-row rejection with
+a readable reason or one clear error, in bounded memory and time, and never hangs."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from embaug_core.catalog import CatalogError, CatalogSettings, case_variants, load_catalog
+from embaug_core.catalog.fingerprint import content_sha256, stat_signature
+from embaug_core.common.spreadsheet import restore, write_csv
+
+
+@contextmanager
+def deadline(seconds: int) -> Iterator[None]:
+    """Fail instead of hanging (a FIFO read blocks forever)."""
+
+    def expire(*_):
+        raise TimeoutError(f"took over {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def png(width: int, height: int, mode: str = "RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, (width, height), "white").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def plain(kaggle_slice: Path, tmp_path: Path) -> Path:
+    """A plain-CSV catalogue of 12 real products (two classes) with its photos."""
+    folder = tmp_path / "plain"
+    (folder / "photos").mkdir(parents=True)
+    styles = pd.read_csv(kaggle_slice / "styles.csv", dtype=str)
+    chosen = pd.concat([styles[styles["articleType"] == c].head(6) for c in ("Watches", "Belts")])
+    for product_id in chosen["id"]:
+        shutil.copy(kaggle_slice / "images" / f"{product_id}.jpg", folder / "photos")
+    pd.DataFrame(
+        {
+            "id": chosen["id"],
+            "title": chosen["productDisplayName"],
+            "description": "",
+            "category": chosen["articleType"],
+            "image": [f"photos/{i}.jpg" for i in chosen["id"]],
+        }
+    ).to_csv(folder / "products.csv", index=False)
+    return folder
+
+
+def add_rows(folder: Path, rows: list[dict]) -> Path:
+    path = folder / "products.csv"
+    frame = pd.concat([pd.read_csv(path, dtype=str, keep_default_na=False), pd.DataFrame(rows)])
+    frame.to_csv(path, index=False)
+    return path
+
+
+def row(product_id: str, image: str, **fields: str) -> dict:
+    return {
+        "id": product_id,
+        "title": "Steel Watch",
+        "description": "",
+        "category": "Watches",
+        "image": image,
+    } | fields
+
+
+def reasons(catalog) -> dict[str, str]:
+    return dict(zip(catalog.rejected["product_id"], catalog.rejected["reason"], strict=True))
+
+
+def test_thin_images_are_rejected_before_any_canvas_is_drawn(plain: Path):
+    (plain / "photos" / "thin.png").write_bytes(png(100_000, 1))
+    (plain / "photos" / "tall.png").write_bytes(png(1, 20_000))
+    path = add_rows(plain, [row("thin", "photos/thin.png"), row("tall", "photos/tall.png")])
+    started = time.perf_counter()
+    catalog = load_catalog(path)
+    assert time.perf_counter() - started < 10
+    assert reasons(catalog)["thin"] == (
+        "image too thin: 100000x1 pixels (aspect ratio limit 20:1, setting max_aspect_ratio)"
+    )
+    assert reasons(catalog)["tall"].startswith("image too thin: 1x20000")
+    assert len(catalog.products) == 12
+
+
+def test_devices_pipes_sparse_files_and_links_out_are_rejected_per_row(plain: Path):
+    photos = plain / "photos"
+    (photos / "zero.jpg").symlink_to("/dev/zero")
+    os.mkfifo(photos / "pipe.jpg")
+    with (photos / "sparse.jpg").open("wb") as handle:
+        handle.truncate(2 * 2**30)  # 2 GB that occupy no disk
+    outside = plain.parent / "elsewhere.jpg"
+    shutil.copy(next(photos.glob("*.jpg")), outside)
+    (photos / "out.jpg").symlink_to(outside)
+    path = add_rows(
+        plain,
+        [row(name, f"photos/{name}.jpg") for name in ("zero", "pipe", "sparse", "out")],
+    )
+    with deadline(60):
+        catalog = load_catalog(path)
+        fingerprint = content_sha256(path)
+        stat_signature(path)
+    found = reasons(catalog)
+    assert "outside the allowed image roots" in found["zero"] and "--image-root" in found["zero"]
+    assert found["pipe"] == "missing image: pipe.jpg is not a regular file (a named pipe)"
+    assert found["sparse"] == (
+        "missing image: file too large: sparse.jpg has 2,147,483,648 bytes "
+        "(limit 20,971,520, setting max_image_bytes)"
+    )
+    assert "outside the allowed image roots" in found["out"]
+    assert len(catalog.products) == 12 and len(fingerprint) == 64
+
+
+def test_a_linked_image_folder_loads_once_its_root_is_allowed(kaggle_slice: Path, tmp_path: Path):
+    folder, disk = tmp_path / "catalogue", tmp_path / "other_disk"
+    folder.mkdir()
+    shutil.copy(kaggle_slice / "styles.csv", folder)
+    shutil.copytree(kaggle_slice / "images", disk / "images")
+    (folder / "images").symlink_to(disk / "images")
+    with pytest.raises(CatalogError, match=r"72 missing image\).*outside the allowed image roots"):
+        load_catalog(folder)
+    allowed = load_catalog(folder, CatalogSettings(image_roots=(str(folder), str(disk))))
+    assert len(allowed.products) == 72 and allowed.rejected.empty
+
+
+def test_huge_fields_reject_their_row_and_huge_descriptions_are_bounded(plain: Path):
+    path = add_rows(
+        plain,
+        [
+            row("long_title", "photos/x.jpg", title="T" * 1_000_000),
+            row("i" * 300, "photos/x.jpg"),
+            row("huge_field", "photos/x.jpg", description="<p>" + "d" * 9_000_000),
+            row(
+                "big_html",
+                next((plain / "photos").glob("*.jpg")).relative_to(plain).as_posix(),
+                description="<p>shirt <b>bold</b></p>" * 200_000,
+            ),
+        ],
+    )
+    started = time.perf_counter()
+    catalog = load_catalog(path)
+    assert time.perf_counter() - started < 20
+    found = reasons(catalog)
+    assert found["long_title"] == "title too long: 1,000,000 characters (limit 2,000)"
+    assert found["i" * 200].startswith("id too long: 300 characters")
+    assert any("field larger than field limit" in r for r in found.values())
+    described = catalog.products.set_index("product_id").loc["big_html", "description"]
+    assert described.startswith("shirt bold shirt") and len(described) < 70_000
+
+
+def test_empty_categories_are_unlabelled_and_odd_names_stay_classes(plain: Path):
+    image = next((plain / "photos").glob("*.jpg")).relative_to(plain).as_posix()
+    path = add_rows(
+        plain,
+        [
+            row("blank", image, category="  "),
+            row("zero_width", image, category="\u200b"),
+            row("na", image, category="NA"),
+            row("none", image, category="none"),
+            row("lower", image, category="watches"),
+            row("invisible_title", image, title="\u200b\u200b "),
+        ],
+    )
+    catalog = load_catalog(path)
+    categories = catalog.products.set_index("product_id")["category"]
+    assert categories[["blank", "zero_width"]].isna().all()
+    assert (categories["na"], categories["none"]) == ("NA", "none")
+    assert catalog.labelled == len(catalog.products) - 2
+    assert reasons(catalog)["invisible_title"] == "empty title"
+    assert case_variants(catalog.products["category"]) == [["Watches", "watches"]]
+
+
+def test_unreadable_image_reasons_name_no_memory_address(plain: Path):
+    (plain / "photos" / "text.jpg").write_text("not a picture")
+    catalog = load_catalog(add_rows(plain, [row("text", "photos/text.jpg")]))
+    reason = reasons(catalog)["text"]
+    assert reason.startswith("unreadable image: not a known image format")
+    assert "0x" not in reason and "BytesIO" not in reason
+
+
+def test_an_image_replaced_in_place_changes_the_plain_csv_fingerprint(plain: Path):
+    path = plain / "products.csv"
+    before, stats = content_sha256(path), stat_signature(path)
+    photo = next((plain / "photos").glob("*.jpg"))
+    with Image.open(photo) as image:
+        image.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(photo)
+    assert content_sha256(path) != before and stat_signature(path) != stats
+    (plain / "README.txt").write_text("unrelated")
+    assert content_sha256(path) == content_sha256(path)
+
+
+def test_formula_cells_are_neutralised_in_spreadsheets_and_restored_on_import(tmp_path: Path):
+    frame = pd.DataFrame(
+        {"product_id": ["=1+1", "+SUM(A1)", "-2", "@cmd", "'quoted", "plain"], "p": [0.1] * 6}
+    )
+    path = write_csv(frame, tmp_path / "queue.csv")
+    written = pd.read_csv(path, dtype=str)
+    assert list(written["product_id"]) == [
+        "'=1+1",
+        "'+SUM(A1)",
+        "'-2",
+        "'@cmd",
+        "''quoted",
+        "plain",
+    ]
+    assert [restore(v) for v in written["product_id"]] == list(frame["product_id"])
+    assert written["p"].tolist() == ["0.1"] * 6

@@ -1,0 +1,261 @@
+"""The serving loop on the graph's state: predictions, the production model, the queue, the
+served model, `embaug predict`, people's labels back in, then a changed catalogue (last: it
+replaces the catalogue the other tests look at)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from embaug_core.evaluation.verdicts import choose_champion
+from embaug_core.store import Store
+from embaug_pipeline import definitions
+from embaug_pipeline.cli import main
+from embaug_pipeline.cli.serve import serve_command
+from embaug_pipeline.resources import EncodersResource
+from embaug_pipeline.run.graph import GraphOptions, materialize_graph
+from tests.conftest import UNLABELLED_PER_CLASS
+
+
+def test_every_unlabelled_product_is_predicted_once_per_model_version(graph_run):
+    home, instance, _, _ = graph_run
+    store = Store(home.duckdb_path)
+    predicted = store.predictions()
+    unlabelled = store.products().loc[lambda p: p["category"].isna(), "product_id"]
+    assert sorted(predicted["product_id"]) == sorted(unlabelled)
+    assert len(predicted) == 6 * UNLABELLED_PER_CLASS
+    classes = set(store.products()["category"].dropna())
+    assert set(predicted["category"].dropna()) <= classes
+    assert (predicted["category"].isna() == predicted["none"]).all()
+    assert (predicted["p_1"] >= predicted["p_2"]).all() and predicted[
+        "model_version"
+    ].nunique() == 1
+    assert (home.reports / "predictions.parquet").is_file()
+    page = (home.reports / "report.html").read_text()  # refreshed after the predictions ran
+    assert "No predictions yet" not in page and "Predictions of the production model" in page
+    again = definitions.materialize(
+        selection=["predictions"],
+        instance=instance,
+    )
+    metadata = again.asset_materializations_for_node("predictions")[0].metadata
+    assert metadata["newly_scored"].value == 0 and metadata["already_scored"].value == 18
+
+
+def test_the_production_model_is_the_recommended_method_on_every_label(graph_run):
+    home, instance, results, _ = graph_run
+    client = mlflow.MlflowClient(home.mlflow_uri, registry_uri=home.mlflow_uri)
+    production = client.get_model_version_by_alias("embaug-classifier", "production")
+    champion = client.get_model_version_by_alias("embaug-classifier", "champion")
+    assert production.tags["embaug.role"] == "production"
+    assert champion.tags["embaug.role"] == "evidence"
+    assert production.tags["embaug.method"] == choose_champion(results).method
+    run = client.get_run(production.run_id)
+    assert run.data.params["labelled_products"] == "54"
+    assert run.data.tags["embaug.source"] == "production"
+    assert "chosen because" in production.description
+    rerun = definitions.materialize(
+        selection=["production_model"],
+        instance=instance,
+    )
+    metadata = rerun.asset_materializations_for_node("production_model")[0].metadata
+    assert metadata["reused"].value is True
+    assert metadata["version"].value == int(production.version)
+
+
+def test_labeling_queue_holds_only_none_predictions_most_uncertain_first(graph_run):
+    home, _, _, _ = graph_run
+    store = Store(home.duckdb_path)
+    queue = store.query("SELECT * FROM labeling_queue ORDER BY rank")
+    none = store.predictions().loc[lambda p: p["none"], "product_id"]
+    assert sorted(queue["product_id"]) == sorted(none)
+    assert queue["uncertainty"].is_monotonic_decreasing
+    written = pd.read_csv(home.reports / "labeling_queue.csv", dtype=str)
+    assert "category" in written.columns and len(written) == len(queue)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _post(url: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def test_the_served_production_model_answers_like_the_predictions_asset(graph_run):
+    """`mlflow models serve` on loopback, a real HTTP request: the same categories and
+    probabilities as the predictions asset, and a per-row error for bad rows."""
+    home, _, _, _ = graph_run
+    store = Store(home.duckdb_path)
+    predicted = store.predictions().set_index("product_id").head(3)
+    products = store.products().set_index("product_id").loc[predicted.index]
+    images = store.image_bytes(products["image_sha256"].tolist())
+    records = [
+        {
+            "product_id": product_id,
+            "title": row["title"],
+            "description": row["description"],
+            "image": base64.b64encode(images[row["image_sha256"]]).decode(),
+        }
+        for product_id, row in products.iterrows()
+    ]
+    records.append({"product_id": "bad", "title": "Shirt", "image": "not base64 at all!"})
+    records.append({"product_id": "escape", "title": "Shirt", "image_path": "../../etc/passwd"})
+    port = _free_port()
+    command, env = serve_command("production", "127.0.0.1", port)  # what `embaug serve` runs
+    server = subprocess.Popen(
+        command,
+        env={**env, "MLFLOW_TRACKING_URI": home.mlflow_uri},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            assert server.poll() is None, server.stderr.read().decode()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5):
+                    break
+            except OSError:
+                time.sleep(2)
+        status, answer = _post(
+            f"http://127.0.0.1:{port}/invocations", {"dataframe_records": records}
+        )
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    assert status == 200, answer
+    served = pd.DataFrame(answer["predictions"]).set_index("product_id")
+    for product_id, row in predicted.iterrows():
+        assert served.loc[product_id, "category"] == row["category"]
+        assert served.loc[product_id, "probability"] == pytest.approx(row["probability"], abs=1e-4)
+        assert bool(served.loc[product_id, "none"]) == bool(row["none"])
+    assert "base64" in served.loc["bad", "error"]
+    assert "leaves the catalogue folder" in served.loc["escape", "error"]
+
+
+def test_embaug_predict_categorises_a_file_of_products_training_never_saw(
+    graph_run, tmp_path: Path, capsys
+):
+    from tests.conftest import real_catalogue
+
+    home, _, _, _ = graph_run
+    source = real_catalogue()
+    styles = pd.read_csv(source / "styles.csv", dtype=str)
+    known = set(Store(home.duckdb_path).products()["product_id"])
+    chosen = styles[~styles["id"].isin(known)].head(20)
+    (tmp_path / "photos").mkdir()
+    for product_id in chosen["id"]:
+        shutil.copy(source / "images" / f"{product_id}.jpg", tmp_path / "photos")
+    rows = pd.DataFrame(
+        {
+            "id": chosen["id"],
+            "title": chosen["productDisplayName"],
+            "description": "",
+            "image": [f"photos/{i}.jpg" for i in chosen["id"]],
+        }
+    )
+    rows.loc[len(rows)] = ["broken", "Broken Shirt", "", "photos/missing.jpg"]
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", str(tmp_path / "new.csv"), "-o", str(out)]) == 0
+    table = pd.read_csv(out, dtype=str).set_index("product_id")
+    assert len(table) == 21 and table["error"].notna().sum() == 1
+    assert table.loc["broken", "error"].startswith("missing image")
+    answered = table.drop(index="broken")
+    assert (answered["category"].notna() | (answered["none"] == "True")).all()
+
+
+def test_peoples_labels_come_back_in_and_the_retraining_trains_on_them(
+    graph_run, kaggle_slice: Path, tmp_path: Path, capsys
+):
+    """The loop: the queue's products labelled by a person (the hidden truth standing in),
+    imported with bad rows among them, then a retraining that trains on them."""
+    home, instance, _, options = graph_run
+    store = Store(home.duckdb_path)
+    truth = pd.read_csv(kaggle_slice / "styles.csv", dtype=str).set_index("id")["articleType"]
+    unlabelled = sorted(store.predictions()["product_id"])[:9]
+    rows = [{"product_id": p, "category": truth[p]} for p in unlabelled]
+    rows += [
+        {"product_id": "no_such_product", "category": "Watches"},
+        {"product_id": unlabelled[0], "category": "Belts"},  # a second label in one file
+        {"product_id": sorted(store.predictions()["product_id"])[9], "category": ""},
+    ]
+    filled = tmp_path / "queue_filled.csv"
+    pd.DataFrame(rows).to_csv(filled, index=False)
+    assert main(["labels", "import", str(filled)]) == 0
+    out, err = capsys.readouterr()
+    assert "9 labels stored, 1 rows left empty, 2 rejected" in out
+    assert "unknown id: 'no_such_product'" in err and "duplicate id: first seen on line 2" in err
+    record = store.label_imports().iloc[0]
+    assert record["scored"] == 9 and 0 <= record["model_accuracy"] <= 1
+    assert main(["labels", "import", str(filled)]) == 0  # the same file twice: nothing new
+    assert len(store.human_labels()) == 9
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("product_id,category\n1,Caf\xe9\n".encode("latin-1"))
+    assert main(["labels", "import", str(latin)]) == 1
+    assert "not UTF-8 text" in capsys.readouterr().err
+
+    outcome = materialize_graph(options, instance)
+    splits = store.query("SELECT * FROM splits")
+    mine = splits[splits["product_id"].isin(unlabelled)]
+    assert set(mine["role"]) == {"train"}  # people's labels train, never enter the pool or H
+    assert not set(unlabelled) & set(store.predictions()["product_id"])
+    queue = store.query("SELECT product_id FROM labeling_queue")
+    assert not set(unlabelled) & set(queue["product_id"])
+    model = outcome.serving["production_model"]
+    assert model["labelled_products"] == 63 and model["labelled_by_people"] == 9
+    assert not model["reused"]
+
+
+def test_a_changed_catalogue_with_fewer_trials_reports_only_its_own_trials(
+    graph_run, kaggle_slice: Path, tmp_path: Path
+):
+    """Runs and splits of the earlier catalogue are stale: the report leaves them out and says
+    which trials it used; images of removed products leave the store with them. (Last in this
+    module: it replaces the catalogue the other tests look at.)"""
+    home, instance, _, _ = graph_run
+    smaller = tmp_path / "smaller"
+    shutil.copytree(kaggle_slice, smaller)
+    styles = pd.read_csv(smaller / "styles.csv", dtype=str)
+    styles[styles["articleType"] != "Belts"].to_csv(smaller / "styles.csv", index=False)
+    options = GraphOptions(
+        data=str(smaller),
+        sample_fraction=1.0,
+        trials=1,
+        methods=("control", "logreg"),
+        epochs=2,
+        splits={"train_fraction": 0.4},
+        report={"champion_auc_floor": 0.0},
+    )
+    outcome = materialize_graph(options, instance)
+    assert set(outcome.results["trial"]) == {"trial_0"}
+    assert set(outcome.results["method"]) == {"control", "logreg"}
+    page = (home.reports / "report.html").read_text()
+    assert "trial_0" in page and "stale runs left out" in page
+    store = Store(home.duckdb_path)
+    assert store.query("SELECT count(*) AS n FROM images")["n"][0] == 60
+    lineage = EncodersResource().lineage(store)
+    assert list(lineage.splits) == ["trial_0"]  # trial_1 was split on the old catalogue
