@@ -27,7 +27,6 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
-from tests.servers import DaskCluster
 
 from benchmarks.common import ensure_store, main, target
 from embaug_core.embeddings.cache import fill_cache
@@ -35,6 +34,7 @@ from embaug_core.embeddings.encoders import TextEncoder
 from embaug_core.embeddings.shards import ShardRunner
 from embaug_core.embeddings.vectors import text_sha256
 from embaug_core.store import Store
+from tests.end_to_end.servers import DaskCluster
 
 ORDER = (1, 2, 2, 1)
 

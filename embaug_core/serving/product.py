@@ -38,6 +38,9 @@ OUTPUT_COLUMNS = [
     "probability",
     "none",
     *[f"{kind}_{i}" for i in range(1, TOP + 1) for kind in ("top", "p")],
+    #: An open-set model's score (docs/METHODS.md section 8; high: like what training saw),
+    #: empty for a model whose "none" is its top probability under the threshold.
+    "open_set_score",
     "error",
 ]
 
@@ -107,8 +110,11 @@ class ProductClassifier:
         )
         if usable:
             images = [checked[i][0] for i in usable]
-            probs = self.classifier.predict_proba(self.vectors(frame.iloc[usable], images))
+            vectors = self.vectors(frame.iloc[usable], images)
+            probs = self.classifier.predict_proba(vectors)
             decided = decide(probs, self.classifier.classes, self.threshold)
+            if hasattr(self.classifier, "scores"):
+                decided["open_set_score"] = self.classifier.scores(vectors)
             for column in decided.columns:
                 out.loc[usable, column] = decided[column].to_numpy()
         return out.reindex(columns=OUTPUT_COLUMNS)

@@ -33,7 +33,11 @@ INPUT_SCHEMA = Schema(
         ColSpec(DataType.string, "image_path", required=False),
     ]
 )
-_OUTPUT_TYPES = {"probability": DataType.double, "none": DataType.boolean}
+_OUTPUT_TYPES = {
+    "probability": DataType.double,
+    "none": DataType.boolean,
+    "open_set_score": DataType.double,
+}
 OUTPUT_SCHEMA = Schema(
     [
         ColSpec(_OUTPUT_TYPES.get(c, DataType.double if c.startswith("p_") else DataType.string), c)

@@ -19,6 +19,7 @@ from embaug_core.evaluation.scores import epoch_metrics, evaluate
 from embaug_core.training.methods import Method, get_method
 from embaug_core.training.mixup import get_augmenter
 from embaug_core.training.model import Classifier, HybridClassifier
+from embaug_core.training.open_set import OpenSetClassifier, fit_open_set
 from embaug_core.training.train import EpochCallback, TrainConfig, fit_logreg, train_classifier
 
 EpochLogger = Callable[[int, dict[str, float]], None]
@@ -77,7 +78,7 @@ def trial_data(
 class MethodResult:
     """A fitted model, its probabilities on H (rows as `TrialData.eval_ids`), its figures."""
 
-    classifier: Classifier
+    classifier: Classifier | HybridClassifier | OpenSetClassifier
     probs: np.ndarray
     metrics: dict[str, float]
 
@@ -109,8 +110,10 @@ def run_method(
     augmentation: dict[str, float] | None = None,
     on_epoch: EpochLogger | None = None,
     curve: CurveSettings = CurveSettings(),
+    base: Classifier | None = None,
 ) -> MethodResult:
-    """Fit `method` on the trial's training rows and score it on H.
+    """Fit `method` on the trial's training rows and score it on H (an open-set method next
+    to `base`, its part's model fitted on the same rows, when given).
 
     `on_epoch(epoch, metrics)` receives the training loss, learning rate and, every
     `curve.curve_every` epochs, the overall, none and top-1 accuracy on a sample of H.
@@ -130,7 +133,15 @@ def run_method(
         on_epoch(epoch, values)
 
     classifier = fit_method(
-        method, data.x_train, data.y_train, data.classes, config, augmentation, log_epoch
+        method,
+        data.x_train,
+        data.y_train,
+        data.classes,
+        config,
+        augmentation,
+        log_epoch,
+        (data.x_select, data.y_select),
+        base,
     )
     probs = classifier.predict_proba(data.x_eval)
     metrics = evaluate(probs, data.y_eval, threshold)
@@ -150,9 +161,14 @@ def fit_method(
     config: TrainConfig | None = None,
     augmentation: dict[str, float] | None = None,
     on_epoch: EpochCallback | None = None,
-) -> Classifier:
+    select: tuple[np.ndarray, np.ndarray] | None = None,
+    base: Classifier | None = None,
+) -> Classifier | HybridClassifier | OpenSetClassifier:
     """Fit the method's model on rows `x` with class indices `labels` (its head and epochs
-    override the config's; a hybrid fits both of its parts)."""
+    override the config's; a hybrid fits both of its parts). An open-set method fits its
+    scorer next to `base`, its part already fitted on the same rows (fitted here when None),
+    choosing what the scorer tunes on S (`select`: vectors and labels; None: made inside the
+    training rows)."""
     config = replace(
         config or TrainConfig(),
         head=method.head or (config or TrainConfig()).head,
@@ -166,6 +182,10 @@ def fit_method(
             fit_method(first, x, labels, classes, config, augmentation),
             fit_method(second, x, labels, classes, config, augmentation, on_epoch),
         )
+    if method.trainer == "open_set":
+        part = get_method(method.parts[0])
+        classifier = base or fit_method(part, x, labels, classes, config, augmentation, on_epoch)
+        return fit_open_set(classifier, method.scorer, x, labels, *(select or (None, None)))
     augmenter = get_augmenter(method.augmentation, **(augmentation or {}))
     return train_classifier(x, labels, classes, augmenter, config, on_epoch, method.output)
 

@@ -20,6 +20,7 @@ from embaug_core.tracking.runs import (
 )
 from embaug_core.training.experiment import CurveSettings, TrialData, run_method
 from embaug_core.training.methods import Method
+from embaug_core.training.model import Classifier
 from embaug_core.training.train import TrainConfig
 
 
@@ -35,10 +36,12 @@ def train_tracked(
     threshold: float,
     dataset: SplitDataset | None = None,
     curve: CurveSettings | None = None,
+    base: Classifier | None = None,
 ) -> TrackedRun:
     """Train and score one method as one MLflow run: params, its split as a dataset,
     per-epoch metrics (`epoch/*`, one step per epoch), final metrics (`holdout/*`,
-    `select/*`), evaluation tables and figures, and the model."""
+    `select/*`), evaluation tables and figures, and the model. An open-set method reuses
+    `base`, its part's model already trained on the same rows, when given."""
     history: list[dict[str, float]] = []
 
     def log_epoch(epoch: int, values: dict[str, float]) -> None:
@@ -59,10 +62,12 @@ def train_tracked(
                 "n_eval_none": int((data.y_eval == NONE).sum()),
                 "n_classes": len(data.classes),
                 "input_dim": data.x_train.shape[1],
+                "scorer": method.scorer or "",
+                "base_reused": base is not None,
             }
         )
         curve = curve or CurveSettings()
-        result = run_method(method, data, threshold, config, augmentation, log_epoch, curve)
+        result = run_method(method, data, threshold, config, augmentation, log_epoch, curve, base)
         mlflow.log_metrics({logged_name(k): v for k, v in result.metrics.items()})
         tables = run_tables(
             result.probs, data.y_eval, data.classes, threshold, pd.DataFrame(history)

@@ -80,16 +80,23 @@ class Classifier:
         """Class probabilities (n, C) for raw (unstandardised) vectors."""
         return self.predict_standardized(self.standardizer(np.asarray(x, np.float32)), batch_size)
 
-    @torch.inference_mode()
     def predict_standardized(self, z: np.ndarray, batch_size: int = 8192) -> np.ndarray:
         """Class probabilities for vectors already standardised by `self.standardizer` (the
         per-epoch evaluation standardises the hold-out once, not every epoch)."""
-        activation = torch.sigmoid if self.output == "sigmoid" else lambda z: torch.softmax(z, 1)
+        logits = torch.from_numpy(self.logits_standardized(z, batch_size))
+        activation = torch.sigmoid if self.output == "sigmoid" else lambda v: torch.softmax(v, 1)
+        return activation(logits).numpy()
+
+    @torch.inference_mode()
+    def logits_standardized(self, z: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+        """The head's outputs before the sigmoid or softmax, for standardised vectors."""
         was_training = self.head.training
         self.head.eval()
         device = next(self.head.parameters()).device  # the GPU while training there
         parts = [
-            activation(self.head(torch.from_numpy(z[i : i + batch_size]).to(device))).cpu().numpy()
+            self.head(torch.from_numpy(np.ascontiguousarray(z[i : i + batch_size])).to(device))
+            .cpu()
+            .numpy()
             for i in range(0, len(z), batch_size)
         ]
         self.head.train(was_training)

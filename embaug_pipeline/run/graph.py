@@ -18,7 +18,7 @@ from embaug_core.common.progress import Progress
 from embaug_core.labels.splits import DEFAULT_TRIALS, trial_names
 from embaug_core.tracking import ALPHA_SEARCH
 from embaug_core.tracking.results import current_runs, finished_runs
-from embaug_core.training.methods import method_names
+from embaug_core.training.methods import get_method, method_names
 from embaug_pipeline.defs.evaluation.evaluation_report import CHAMPION_CHECK
 from embaug_pipeline.partitions import add_partitions, trial_method_key
 from embaug_pipeline.resources import (
@@ -153,8 +153,13 @@ def materialise_grid(
     tags: dict[str, str] | None = None,
 ) -> None:
     """Every trial x method partition of `trained_models`, one Dagster run each, side by side
-    on the workers, with a counter ("model 12 of 50") in the log and each run's tags."""
-    grid = [(trial, method) for trial in trials for method in methods]
+    on the workers, with a counter ("model 12 of 50") in the log and each run's tags. Open-set
+    methods run after the others, so each finds its part's model trained."""
+    waves = [
+        [m for m in methods if get_method(m).trainer != "open_set"],
+        [m for m in methods if get_method(m).trainer == "open_set"],
+    ]
+    grid = [(trial, method) for wave in waves for trial in trials for method in wave]
     models = Progress(len(grid), "models")
     runs = [
         PartitionRun(
@@ -166,8 +171,12 @@ def materialise_grid(
         )
         for number, (trial, method) in enumerate(grid, start=1)
     ]
+    first = sum(len(trials) * len(wave) for wave in waves[:1])
     with Workers(workers, dask_address) as pool:
-        pool.run(runs, instance, lambda run: logger.info("%s (%s)", models.advance(), run.label))
+        for part in (runs[:first], runs[first:]):
+            pool.run(
+                part, instance, lambda run: logger.info("%s (%s)", models.advance(), run.label)
+            )
 
 
 def last_options() -> GraphOptions:

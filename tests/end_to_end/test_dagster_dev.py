@@ -31,7 +31,7 @@ from embaug_pipeline.run.graph import GraphOptions, materialize_graph
 from embaug_pipeline.run.runner import prepare_home
 from tests.conftest import write_kaggle_slice
 
-WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
+WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 TRIALS = ("trial_0", "trial_1")
 #: A small grid keeps the retraining test well inside its limits on a busy machine, and still
 #: covers a method that reads label sets (knn_aug) and the peer.

@@ -15,12 +15,14 @@ from embaug_core.tracking import (
     TAG_SOURCE,
     TAG_VARIANT,
 )
+from embaug_core.tracking.pyfunc import load_logged_classifier
 from embaug_core.tracking.reuse import find_run
 from embaug_core.tracking.runs import SplitDataset, TrackedRun
 from embaug_core.training.experiment import CurveSettings, trial_data
 from embaug_core.training.logged import train_tracked
 from embaug_core.training.methods import Method
 from embaug_core.training.mixup import MixupSettings
+from embaug_core.training.model import Classifier
 from embaug_core.training.train import TrainConfig
 from embaug_pipeline.config import config_class, settings_of
 from embaug_pipeline.resources import (
@@ -110,6 +112,11 @@ def train_or_reuse(
         return TrackedRun(
             found.run_id, tracking.experiment_id(), found.metrics, found.model_uri, True
         )
+    base = None
+    if method.trainer == "open_set":
+        base = _base_classifier(tracking, config, method, inputs, tags)
+        made = "reused from its partition" if base else "not trained yet: trained here"
+        context.log.info(f"{run_name}: the classifier of {method.parts[0]} {made}")
     vectors, _ = encoders.vectors(store.get())
     data = trial_data(vectors, inputs.dataset.split, inputs.extra)
     parent = context.run.tags.get(PARENT_RUN_TAG) or tracking.parent_run(
@@ -132,6 +139,23 @@ def train_or_reuse(
         config.threshold,
         inputs.dataset,
         settings_of(config, CurveSettings),
+        base,
     )
     context.log.info(f"{run_name}: " + ", ".join(f"{k}={v:.4f}" for k, v in run.metrics.items()))
     return run
+
+
+def _base_classifier(
+    tracking: MlflowResource,
+    config: dg.Config,
+    method: Method,
+    inputs: TrialInputs,
+    tags: dict[str, str],
+) -> Classifier | None:
+    """The model of an open-set method's part, from the part's own run on the same inputs
+    (its partition of this trial), or None when that run does not exist yet."""
+    part_tags = {**tags, TAG_METHOD: method.parts[0]}
+    found = find_run(
+        tracking.uri(), tracking.experiment_id(), inputs.fingerprint(config, part_tags)
+    )
+    return load_logged_classifier(found.model_uri) if found else None
