@@ -221,3 +221,17 @@ def test_formula_cells_are_neutralised_in_spreadsheets_and_restored_on_import(tm
     ]
     assert [restore(v) for v in written["product_id"]] == list(frame["product_id"])
     assert written["p"].tolist() == ["0.1"] * 6
+
+
+def test_a_symlink_loop_rejects_its_row_not_the_catalogue(plain: Path):
+    """Path.resolve() raises RuntimeError on a loop (Python 3.11): it refused the whole load."""
+    photos = plain / "photos"
+    (photos / "loopA.jpg").symlink_to("loopB.jpg")
+    (photos / "loopB.jpg").symlink_to("loopA.jpg")
+    path = add_rows(plain, [row("loop", "photos/loopA.jpg")])
+    with deadline(60):
+        catalog = load_catalog(path)
+        fingerprint = content_sha256(path)
+        stat_signature(path)
+    assert reasons(catalog)["loop"] == "missing image: loopA.jpg is a symbolic link loop"
+    assert len(catalog.products) == 12 and len(fingerprint) == 64

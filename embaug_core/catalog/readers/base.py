@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from embaug_core.catalog.files import CHUNK, FileAccess, FileRefused
+from embaug_core.catalog.files import CHUNK, FileAccess, FileRefused, real_path
 from embaug_core.catalog.settings import MAX_CSV_FIELD, MAX_FIELD_CHARS, MAX_TABLE_BYTES
 
 REJECTED_COLUMNS = ("source", "line", "product_id", "reason")
@@ -78,7 +78,7 @@ class Reader(Protocol):
 def check_table_file(path: Path) -> None:
     """A table file must be a regular file of bounded size (not a pipe, device or folder)."""
     try:
-        FileAccess((path.parent.resolve(),), MAX_TABLE_BYTES).check(path.resolve())
+        FileAccess((real_path(path.parent),), MAX_TABLE_BYTES).check(real_path(path))
     except FileRefused as error:
         raise CatalogError(f"{path}: cannot be read as a catalogue table ({error})") from error
 
