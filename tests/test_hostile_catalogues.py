@@ -4,15 +4,20 @@ a readable reason or one clear error, in bounded memory and time, and never hang
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
@@ -235,3 +240,69 @@ def test_a_symlink_loop_rejects_its_row_not_the_catalogue(plain: Path):
         stat_signature(path)
     assert reasons(catalog)["loop"] == "missing image: loopA.jpg is a symbolic link loop"
     assert len(catalog.products) == 12 and len(fingerprint) == 64
+
+
+#: Loads a catalogue in a fresh process and prints how much its peak resident memory grew
+#: during the load (MB), then the rejection reasons as JSON.
+MEASURED_LOAD = """
+import json, resource, sys
+import pyarrow.parquet
+from embaug_core.catalog import CatalogSettings, load_catalog
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+catalog = load_catalog(sys.argv[1], CatalogSettings(max_image_bytes=int(sys.argv[2])))
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+print(json.dumps(dict(zip(catalog.rejected["product_id"], catalog.rejected["reason"]))))
+"""
+
+
+def test_a_compressed_parquet_image_bomb_is_refused_from_the_metadata(
+    kaggle_slice: Path, tmp_path: Path
+):
+    """A cell of zeros shrinks a thousandfold under zstd: before, it was decompressed and
+    copied into Python (6 GB for a 1.5 GB cell) before its size was looked at, and the reason
+    said "missing image"."""
+    styles = pd.read_csv(kaggle_slice / "styles.csv", dtype=str).head(12)
+
+    def table(ids, titles, images) -> pa.Table:
+        return pa.table(
+            {
+                "id": ids,
+                "productDisplayName": titles,
+                "articleType": ["Watches"] * len(ids),
+                "image": pa.array([{"bytes": b, "path": None} for b in images]),
+            }
+        )
+
+    real = [(kaggle_slice / "images" / f"{i}.jpg").read_bytes() for i in styles["id"]]
+    over_cap = real[0] + bytes(2 * 2**20)  # an image 2 MiB long, over a 1 MiB cap
+    path = tmp_path / "bomb.parquet"
+    first = table(
+        [*styles["id"], "over"], [*styles["productDisplayName"], "Over"], [*real, over_cap]
+    )
+    with pq.ParquetWriter(path, first.schema, compression="zstd") as writer:
+        writer.write_table(first)  # one row group: 12 real photos and one over the cap
+        writer.write_table(table(["bomb"], ["Bomb"], [bytes(128 * 2**20)]))  # a row group
+    assert path.stat().st_size < 2**20 < 128 * 2**20
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURED_LOAD, str(path), str(2**20)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    grown_mb, found = done.stdout.splitlines()[-2:]
+    found = json.loads(found)
+    group = pq.ParquetFile(path).metadata.row_group(1)
+    columns = [group.column(i) for i in range(group.num_columns)]
+    size = sum(c.total_uncompressed_size for c in columns if c.path_in_schema.startswith("image"))
+    assert size > 128 * 2**20
+    assert found["bomb"] == (
+        f"image too large: row group 1 of the Parquet file holds {size:,} bytes of images "
+        "uncompressed (limit 1,048,576 per image, setting max_image_bytes); none of its images "
+        "was read"
+    )
+    assert found["over"] == (
+        f"image too large: {len(over_cap):,} bytes (limit 1,048,576, setting max_image_bytes)"
+    )
+    assert set(found) == {"bomb", "over"}
+    assert int(grown_mb) < 64  # the 128 MB cell never became memory

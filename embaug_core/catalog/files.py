@@ -17,6 +17,11 @@ class FileRefused(OSError):
     """A referenced file that may not be read; the message says why and what to change."""
 
 
+class ImageTooLarge(FileRefused):
+    """An image over the size cap, found before its bytes were read (a Parquet cell): the
+    message is the row's whole reason, since the image is there, only too large."""
+
+
 def real_path(path: Path) -> Path:
     """`path` with every link followed; a link loop (which Python reports as RuntimeError
     before 3.13) or a path the system cannot resolve is refused, as one row's reason."""

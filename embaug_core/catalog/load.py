@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from embaug_core.catalog.files import ImageTooLarge
 from embaug_core.catalog.images import image_problem
 from embaug_core.catalog.readers import open_catalog
 from embaug_core.catalog.readers.base import (
@@ -224,6 +225,9 @@ def _check_images(
         if "image" in features and row.read_image is not None:
             try:
                 data = row.read_image()
+            except ImageTooLarge as error:  # there, but over the cap: not "missing"
+                rejected.reject(row, str(error))
+                continue
             except OSError as error:
                 rejected.reject(row, f"missing image: {error}")
                 continue
