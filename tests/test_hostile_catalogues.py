@@ -242,6 +242,26 @@ def test_a_symlink_loop_rejects_its_row_not_the_catalogue(plain: Path):
     assert len(catalog.products) == 12 and len(fingerprint) == 64
 
 
+def test_a_repeated_column_is_one_clear_error_naming_it(plain: Path, tmp_path: Path):
+    """With `category` twice, the last (here empty) one silently won: every row unlabelled."""
+    path = plain / "products.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0] + ",category", *(line + "," for line in lines[1:])]))
+    with pytest.raises(CatalogError) as raised:
+        load_catalog(path)
+    assert str(raised.value) == (
+        f"{path}: the header names a column twice ('category' is columns 4 and 6); rename or "
+        "remove one, so that it is clear which holds the data"
+    )
+    table = pa.table(
+        [pa.array(["1"]), pa.array(["Tee"]), pa.array(["Tops"]), pa.array([""])],
+        names=["id", "title", "articleType", "articleType"],
+    )
+    pq.write_table(table, tmp_path / "twice.parquet")
+    with pytest.raises(CatalogError, match=r"the schema names a column twice \('articleType'\)"):
+        load_catalog(tmp_path / "twice.parquet")
+
+
 #: Loads a catalogue in a fresh process and prints how much its peak resident memory grew
 #: during the load (MB), then the rejection reasons as JSON.
 MEASURED_LOAD = """

@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import stat
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,8 @@ def check_utf8(path: Path) -> None:
 
 
 def open_csv(path: Path, required: tuple[str, ...]) -> list[str]:
-    """Check the file and read its header; a missing column is one clear error."""
+    """Check the file and read its header; a missing or repeated column is one clear error
+    (with a name twice, which one holds the data is a guess: csv_rows would take the last)."""
     check_table_file(path)
     check_utf8(path)
     with path.open(encoding="utf-8-sig", newline="") as handle:
@@ -117,6 +119,17 @@ def open_csv(path: Path, required: tuple[str, ...]) -> list[str]:
         raise CatalogError(
             f"{path}: missing column(s) {', '.join(missing)}; expected at least "
             f"{', '.join(required)} (found {', '.join(header)})"
+        )
+    repeated = sorted(name for name, n in Counter(header).items() if name and n > 1)
+    if repeated:
+        where = "; ".join(
+            f"{name!r} is columns "
+            + " and ".join(str(i + 1) for i, found in enumerate(header) if found == name)
+            for name in repeated[:3]
+        )
+        raise CatalogError(
+            f"{path}: the header names a column twice ({where}); rename or remove one, so "
+            "that it is clear which holds the data"
         )
     return header
 

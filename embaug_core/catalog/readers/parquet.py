@@ -7,6 +7,7 @@ their lengths before any is decompressed whole or becomes a Python object."""
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -40,6 +41,12 @@ class ParquetReader:
         except Exception as error:
             raise CatalogError(f"{path}: cannot read as Parquet ({error})") from error
         columns = self.file.schema_arrow.names
+        repeated = sorted(name for name, n in Counter(columns).items() if n > 1)
+        if repeated:
+            raise CatalogError(
+                f"{path}: the schema names a column twice ({', '.join(map(repr, repeated))}); "
+                "rename or remove one, so that it is clear which holds the data"
+            )
         self.label_column = settings.label_column or DEFAULT_LABEL
         self.title = next((name for name in TITLES if name in columns), None)
         required = ["id", *((self.label_column,) if labels else ())]
