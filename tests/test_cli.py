@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
+import pandas as pd
 import pytest
 
 from embaug_pipeline.cli import EXIT_BELOW_FLOOR, EXIT_FAILED, build_parser, main
@@ -82,3 +86,47 @@ def test_an_address_space_limit_too_small_is_one_line_not_a_segfault(tmp_path):
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.startswith("embaug: the address-space limit (ulimit -v) is 4.0 GiB")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def catalogued(kaggle_slice: Path, tmp_path: Path, monkeypatch) -> list[str]:
+    """A home whose store holds the slice's 72 products (raw_products only, nothing
+    embedded); their ids."""
+    import dagster as dg
+
+    from embaug_pipeline import definitions
+
+    monkeypatch.setenv("EMBAUG_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
+    assert dg.materialize(
+        definitions.ASSETS,
+        selection=["raw_products"],
+        resources=definitions.RESOURCES,
+        run_config={"ops": {"raw_products": {"config": {"path": str(kaggle_slice)}}}},
+    ).success
+    return sorted(pd.read_csv(kaggle_slice / "styles.csv", dtype=str)["id"])
+
+
+@pytest.fixture
+def default_field_limit():
+    """Python's csv field limit as a fresh `embaug labels import` has it (earlier tests in
+    this process raised it), restored afterwards."""
+    previous = csv.field_size_limit(131_072)
+    yield
+    csv.field_size_limit(previous)
+
+
+def test_a_long_field_in_a_label_file_rejects_its_line_not_the_import(
+    catalogued: list[str], tmp_path: Path, capsys, default_field_limit
+):
+    """A 200,000-character column name failed the whole import with "field larger than field
+    limit (131072)", naming neither the file nor the line."""
+    path = tmp_path / "long.csv"
+    path.write_text(
+        f"product_id,category,note {'n' * 200_000}\n{catalogued[0]},Watches,ok\n"
+        f"{catalogued[1]},Belts,{'x' * 9_000_000}\n{catalogued[2]},Belts,fine\n"
+    )
+    assert main(["labels", "import", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "long.csv: 2 labels stored, 0 rows left empty, 1 rejected" in out
+    assert "  line 3: malformed line: field larger than field limit (8388608)" in err

@@ -109,8 +109,12 @@ def open_csv(path: Path, required: tuple[str, ...]) -> list[str]:
     (with a name twice, which one holds the data is a guess: csv_rows would take the last)."""
     check_table_file(path)
     check_utf8(path)
+    csv.field_size_limit(MAX_CSV_FIELD)  # before the header too: one long name is no reason
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        header = next(csv.reader(handle), None)
+        try:
+            header = next(csv.reader(handle), None)
+        except csv.Error as error:
+            raise CatalogError(f"{path}: line 1 (the header) cannot be read: {error}") from error
     if header is None:
         raise CatalogError(f"{path}: empty file; expected a header with {', '.join(required)}")
     header = [name.strip() for name in header]
