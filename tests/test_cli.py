@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -130,3 +131,21 @@ def test_a_long_field_in_a_label_file_rejects_its_line_not_the_import(
     out, err = capsys.readouterr()
     assert "long.csv: 2 labels stored, 0 rows left empty, 1 rejected" in out
     assert "  line 3: malformed line: field larger than field limit (8388608)" in err
+
+
+def test_a_label_in_another_unicode_form_joins_its_class(
+    catalogued: list[str], tmp_path: Path, caplog
+):
+    from embaug_core.home import Home
+    from embaug_core.human_labels import read_label_file
+    from embaug_core.store import Store
+
+    composed, decomposed = "Caf\u00e9", "Cafe\u0301"
+    path = tmp_path / "cafe.csv"
+    pd.DataFrame(
+        {"product_id": catalogued[:3], "category": [composed, decomposed, decomposed]}
+    ).to_csv(path, index=False)
+    with caplog.at_level(logging.WARNING):
+        read = read_label_file(path, Store(Home.from_env().duckdb_path))
+    assert read.labels["category"].tolist() == [composed] * 3
+    assert "cafe.csv: categories written in different Unicode forms are one class" in caplog.text

@@ -262,6 +262,20 @@ def test_a_repeated_column_is_one_clear_error_naming_it(plain: Path, tmp_path: P
         load_catalog(tmp_path / "twice.parquet")
 
 
+def test_unicode_forms_of_a_class_are_one_class_with_a_warning(plain: Path, caplog):
+    composed, decomposed = "Caf\u00e9", "Cafe\u0301"
+    assert composed != decomposed  # they print alike
+    image = next((plain / "photos").glob("*.jpg")).relative_to(plain).as_posix()
+    rows = [row(f"nfc{i}", image, category=composed) for i in range(3)]
+    rows += [row(f"nfd{i}", image, category=decomposed) for i in range(2)]
+    with caplog.at_level("WARNING"):
+        catalog = load_catalog(add_rows(plain, rows))
+    categories = catalog.products.set_index("product_id")["category"]
+    assert (categories[[f"nfc{i}" for i in range(3)] + ["nfd0", "nfd1"]] == composed).all()
+    assert catalog.unicode_variants == [[decomposed, composed]]
+    assert "different Unicode forms are one class (NFC): 'Cafe\\u0301', 'Caf\\xe9'" in caplog.text
+
+
 #: Loads a catalogue in a fresh process and prints how much its peak resident memory grew
 #: during the load (MB), then the rejection reasons as JSON.
 MEASURED_LOAD = """

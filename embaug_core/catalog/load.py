@@ -27,7 +27,7 @@ from embaug_core.catalog.readers.base import (
     Rejections,
 )
 from embaug_core.catalog.settings import CatalogSettings
-from embaug_core.catalog.text import field_problem, html_to_text, is_blank
+from embaug_core.catalog.text import Spellings, category_name, field_problem, html_to_text, is_blank
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ SINK_PRODUCTS = 10_000
 @dataclass
 class Catalog:
     """Valid products (when no sink took them) and the rows set aside, each with its reason;
-    `images` holds the bytes when no sink took them."""
+    `images` holds the bytes when no sink took them; `unicode_variants`, spellings of a class
+    that Unicode normalisation (NFC) made one."""
 
     products: pd.DataFrame
     rejected: pd.DataFrame
@@ -55,6 +56,7 @@ class Catalog:
     count: int
     labelled: int
     images: dict[str, bytes] = field(repr=False, default_factory=dict)
+    unicode_variants: list[list[str]] = field(default_factory=list)
 
     def rejection_counts(self) -> dict[str, int]:
         """How many rows were rejected for each kind of reason (text before the first colon)."""
@@ -91,8 +93,10 @@ def load_catalog(
     sampled = (row for position, row in enumerate(rows) if keep is None or position in keep)
     kept: dict[str, bytes] = {}
     collected: list[pd.DataFrame] = []
-    counts = _Counts()
-    checked = _check_images(sampled, rejected, features, settings, image_sink or kept.update)
+    counts, spellings = _Counts(), Spellings()
+    checked = _check_images(
+        spellings.note(sampled), rejected, features, settings, image_sink or kept.update
+    )
     for chunk in _chunks(checked):
         counts.add(chunk)
         (product_sink or collected.append)(chunk)
@@ -112,6 +116,7 @@ def load_catalog(
         count=counts.products,
         labelled=counts.labelled,
         images=kept,
+        unicode_variants=spellings.merged(str(path)),
     )
     logger.info(
         "catalogue %s (%s): %d products (%d labelled), %d rejected",
@@ -204,10 +209,8 @@ def _check_fields(
 
 
 def _category(row: Candidate) -> str | None:
-    """The row's class, or None (unlabelled) when its category shows nothing."""
-    if row.category is None or is_blank(row.category):
-        return None
-    return row.category.strip()
+    """The row's class (NFC), or None (unlabelled) when its category shows nothing."""
+    return category_name(row.category)
 
 
 def _check_images(
