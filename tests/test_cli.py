@@ -89,6 +89,38 @@ def test_an_address_space_limit_too_small_is_one_line_not_a_segfault(tmp_path):
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+def test_a_champion_without_an_auc_is_told_why_not_as_nan(tmp_path, monkeypatch, capsys):
+    """A catalogue whose trials evaluate one class has a NaN mean AUC: it was told as "a mean
+    weighted AUC of nan, under the floor". The cause comes from the check's metadata."""
+    from embaug_pipeline import graph
+
+    monkeypatch.setenv("EMBAUG_HOME", str(tmp_path / "home"))
+    results = pd.DataFrame(
+        {
+            "trial": ["trial_0"] * 2,
+            "method": ["control", "logreg"],
+            "metric": ["top1_known"] * 2,
+            "value": [1.0, 1.0],
+            "run_id": ["a", "b"],
+        }
+    )
+    why = "every trial's evaluated products hold fewer than two classes (trial_0: 1 product)"
+    check = {"passed": False, "champion": "logreg", "mean_weighted_auc": float("nan")}
+    check |= {"floor": 0.9, "why_no_auc": why}
+    monkeypatch.setattr(
+        graph, "materialize_graph", lambda _: graph.GraphOutcome(results, {}, check)
+    )
+    data = tmp_path / "products.csv"
+    data.write_text("id,title,category\n")
+    assert main(["demo", "--data", str(data), "--trials", "1"]) == EXIT_BELOW_FLOOR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        f"The champion logreg has no mean weighted AUC to hold against the floor 0.9: {why}. "
+        "So the production model, its predictions and the labeling queue were not rebuilt "
+        "(more labelled products per class give each trial's hold-out several classes)."
+    )
+
+
 @pytest.fixture
 def catalogued(kaggle_slice: Path, tmp_path: Path, monkeypatch) -> list[str]:
     """A home whose store holds the slice's 72 products (raw_products only, nothing
@@ -106,6 +138,32 @@ def catalogued(kaggle_slice: Path, tmp_path: Path, monkeypatch) -> list[str]:
         run_config={"ops": {"raw_products": {"config": {"path": str(kaggle_slice)}}}},
     ).success
     return sorted(pd.read_csv(kaggle_slice / "styles.csv", dtype=str)["id"])
+
+
+def test_an_import_that_stores_nothing_says_so(catalogued: list[str], tmp_path: Path, capsys):
+    """It said "the next retrain trains on them" after storing nothing."""
+    nothing = tmp_path / "nothing.csv"
+    pd.DataFrame(
+        {"product_id": ["no_such_product", catalogued[0]], "category": ["Watches", ""]}
+    ).to_csv(nothing, index=False)
+    assert main(["labels", "import", str(nothing)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        "Nothing stored: no new usable label (0 of 1 files imported before, 1 rows rejected, "
+        "1 left empty); the next `embaug retrain` gets no new label from them."
+    )
+    good = tmp_path / "good.csv"
+    pd.DataFrame({"product_id": catalogued[:2], "category": ["Watches", "Belts"]}).to_csv(
+        good, index=False
+    )
+    assert main(["labels", "import", str(good)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        "The next `embaug retrain` (or the retraining automation) trains on the 2 labels stored."
+    )
+    assert main(["labels", "import", str(good)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-2].startswith("good.csv: imported before (")
+    assert out[-2].endswith(", 2 labels then); nothing new stored")
+    assert out[-1].startswith("Nothing stored: no new usable label (1 of 1 files imported")
 
 
 @pytest.fixture
