@@ -9,7 +9,6 @@ catalogue: only ids and classes are held, for duplicates and the stratified samp
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from embaug_core.catalog.files import ImageTooLarge
-from embaug_core.catalog.images import image_problem
+from embaug_core.catalog.images import ImageChecks
 from embaug_core.catalog.readers import open_catalog
 from embaug_core.catalog.readers.base import (
     REJECTED_COLUMNS,
@@ -223,6 +222,7 @@ def _check_images(
     """Read and check each row's image, hand the bytes to `sink` in chunks, yield products."""
     pending: dict[str, bytes] = {}
     pending_bytes = 0
+    checks = ImageChecks(settings.max_image_pixels, settings.max_aspect_ratio)
     for row in rows:
         digest = None
         if "image" in features and row.read_image is not None:
@@ -234,13 +234,13 @@ def _check_images(
             except OSError as error:
                 rejected.reject(row, f"missing image: {error}")
                 continue
-            problem = image_problem(data, settings.max_image_pixels, settings.max_aspect_ratio)
+            digest, problem, new = checks.check(data)  # each distinct image decoded once
             if problem:
                 rejected.reject(row, problem)
                 continue
-            digest = hashlib.sha256(data).hexdigest()
-            pending[digest] = data
-            pending_bytes += len(data)
+            if new:
+                pending[digest] = data
+                pending_bytes += len(data)
             if pending_bytes >= SINK_BYTES:
                 sink(pending)
                 pending, pending_bytes = {}, 0
