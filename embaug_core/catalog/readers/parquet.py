@@ -94,8 +94,8 @@ class ParquetReader:
     def _image(self, image: object) -> bytes:
         """The image bytes of a row: inline (sized by the cursor), or a file next to the
         Parquet file."""
-        if isinstance(image, ImageTooLarge):
-            raise image
+        if isinstance(image, ImageTooLarge):  # one refusal may stand for a whole row group:
+            raise ImageTooLarge(str(image))  # a fresh one, so no traceback grows with reraises
         if not isinstance(image, dict):
             return b""
         if image.get("bytes"):
