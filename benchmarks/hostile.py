@@ -3,13 +3,18 @@ sets it): whether it ends cleanly, how long it takes, and its peak resident memo
 
 The catalogue is real products in the plain-CSV layout (12 of each of 6 classes, photos by
 path) plus the rows a hostile user hands over: an image 100000 x 1 px, one linked to
-/dev/zero, a named pipe, a 2 GB sparse file, a 16-bit PNG, a 1 MB title, a 5 MB HTML
-description, formula titles, and categories called `none`, `NA` and a case variant.
+/dev/zero, a named pipe, a 2 GB sparse file, a symbolic link loop, a 16-bit PNG, a photo
+stored sideways with EXIF orientation 6, a 1 MB title, a 5 MB HTML description, formula
+titles, and categories called `none`, `NA`, a case variant and "Café" in two Unicode forms.
+The clean run's store says why each hostile row was rejected.
 
 Each limit runs a fresh EMBAUG_HOME in a child process whose limit is set before it starts;
-the child's peak resident memory comes from the kernel (wait4), not from sampling.
+the child's peak resident memory comes from the kernel (wait4), not from sampling. Then the
+probes of `benchmarks.hostile_probes`: a Parquet file with one zstd image cell of
+--bomb-gb of zeros, --repeated-rows rows naming one photo, and the sideways photo's cosine
+to itself upright.
 
-    python -m benchmarks.hostile [--limits-gb 4 6 8 0]      # 0: no limit
+    python -m benchmarks.hostile [--limits-gb 4 6 8 0] [--bomb-gb 1.5]     # 0: no limit
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ import pandas as pd
 from PIL import Image
 
 from benchmarks.common import main, target
+from benchmarks.hostile_probes import LIMITED, render_probes, run_probes
 from embaug_core.catalog import locate_catalog
+from embaug_core.store import Store
 
 CLASSES = ("Watches", "Belts", "Sunglasses", "Wallets", "Socks", "Caps")
 PER_CLASS = 12
@@ -76,14 +83,22 @@ def write_catalogue(folder: Path) -> Path:
     os.mkfifo(photos / "pipe.jpg")
     with (photos / "sparse.jpg").open("wb") as handle:
         handle.truncate(2 * 2**30)
+    (photos / "loopA.jpg").symlink_to("loopB.jpg")
+    (photos / "loopB.jpg").symlink_to("loopA.jpg")
     deep = (np.linspace(0, 65535, 64 * 64).reshape(64, 64)).astype(np.uint16)
     Image.fromarray(deep).save(photos / "deep.png")
     watch = rows[0][4]
+    with Image.open(watch) as photo:  # stored turned left, EXIF says turn it right to show
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        photo.transpose(Image.Transpose.ROTATE_90).save(photos / "sideways.jpg", exif=exif)
     rows += [
         ["h-thin", "Thin image", "", "Watches", str(photos / "thin.png")],
         ["h-zero", "Linked to /dev/zero", "", "Watches", str(photos / "zero.jpg")],
         ["h-pipe", "A named pipe", "", "Watches", str(photos / "pipe.jpg")],
         ["h-sparse", "A 2 GB sparse file", "", "Watches", str(photos / "sparse.jpg")],
+        ["h-loop", "A symbolic link loop", "", "Watches", str(photos / "loopA.jpg")],
+        ["h-sideways", "Stored sideways (EXIF 6)", "", "Watches", str(photos / "sideways.jpg")],
         ["h-deep", "A 16-bit photo", "", "Watches", str(photos / "deep.png")],
         ["h-title", "x" * 2**20, "", "Watches", watch],
         ["h-html", "Huge description", "<p>" + "<b>word</b> " * 450_000 + "</p>", "Belts", watch],
@@ -91,6 +106,8 @@ def write_catalogue(folder: Path) -> Path:
         ["h-none", "A category called none", "", "none", watch],
         ["h-na", "A category called NA", "", "NA", watch],
         ["h-case", "Case variant", "", "watches", watch],
+        ["h-cafe-nfc", "Café, composed", "", "Caf\u00e9", watch],
+        ["h-cafe-nfd", "Café, decomposed", "", "Cafe\u0301", watch],
     ]
     path = folder / "products.csv"
     with path.open("w", newline="") as handle:
@@ -98,20 +115,6 @@ def write_catalogue(folder: Path) -> Path:
         writer.writerow(["id", "title", "description", "category", "image"])
         writer.writerows(rows)
     return path
-
-
-#: Runs the command under the limit and writes the peak resident memory of its process tree,
-#: so that each limit's figure is its own (RUSAGE_CHILDREN only ever grows).
-LIMITED = """
-import json, resource, subprocess, sys
-limit, out, command = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
-def limited():
-    if limit:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-code = subprocess.call(command, preexec_fn=limited)
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-open(out, "w").write(json.dumps({"exit_code": code, "peak_kb": peak}))
-"""
 
 
 def run_limited(catalogue: Path, limit_gb: float, roots: list[Path]) -> dict[str, object]:
@@ -133,6 +136,7 @@ def run_limited(catalogue: Path, limit_gb: float, roots: list[Path]) -> dict[str
     measured = json.loads(outcome.read_text())
     lines = [line for line in finished.stderr.splitlines() if line.strip()]
     return {
+        "rejected": _hostile_reasons(home) if measured["exit_code"] == 0 else {},
         "limit_gb": limit_gb or None,
         "exit_code": measured["exit_code"],
         "seconds": round(seconds, 1),
@@ -142,6 +146,15 @@ def run_limited(catalogue: Path, limit_gb: float, roots: list[Path]) -> dict[str
     }
 
 
+def _hostile_reasons(home: Path) -> dict[str, str]:
+    """Why each hostile row (id h-...) was rejected, as the store of a clean run keeps it."""
+    rejected = Store(home / "embaug.duckdb").query(
+        "SELECT product_id, reason FROM rejected_products"
+    )
+    hostile = rejected[rejected["product_id"].str.startswith("h-")]
+    return {r.product_id: r.reason[:300] for r in hostile.itertuples()}
+
+
 def run(args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="embaug-hostile-"))
     catalogue = write_catalogue(work / "catalogue")
@@ -149,12 +162,27 @@ def run(args: argparse.Namespace) -> dict:
     rows = [run_limited(catalogue, gb, roots) for gb in args.limits_gb]
     clean = [row for row in rows if row["exit_code"] == 0]
     smallest = min((row["limit_gb"] or float("inf") for row in clean), default=float("nan"))
+    probes = run_probes(locate_catalog(), args.bomb_gb, args.repeated_rows)
+    bomb = probes["parquet_bomb"]
     return {
         "rows": rows,
+        "probes": probes,
         "targets": [
             target(
                 "smallest address-space limit (GB) that ends cleanly", smallest, 4, at_least=False
-            )
+            ),
+            target(
+                f"peak memory (MB) reading a {args.bomb_gb:g} GB zstd image cell in Parquet",
+                bomb["peak_rss_mb"],
+                1500,
+                at_least=False,
+            ),
+            target(
+                "cosine of a photo stored sideways (EXIF 6) to itself upright",
+                min(probes["sideways_photo"]["cosine_to_upright_now"]),
+                0.99,
+                at_least=True,
+            ),
         ],
     }
 
@@ -171,6 +199,12 @@ def render(result: dict) -> str:
             f"| {limit} | {row['exit_code']} | {row['seconds']:.0f} | "
             f"{row['peak_rss_mb']:,.0f} | {tail} |"
         )
+    reasons = next((row["rejected"] for row in result["rows"] if row.get("rejected")), {})
+    if reasons:
+        lines += ["", "| hostile row | rejected because |", "|---|---|"]
+        lines += [f"| {i} | {r.replace('|', '/')[:200]} |" for i, r in sorted(reasons.items())]
+    if "probes" in result:
+        lines += ["", render_probes(result["probes"])]
     return "\n".join(lines)
 
 
@@ -179,6 +213,8 @@ def parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--limits-gb", type=float, nargs="+", default=[4, 6, 8, 0])
+    parser.add_argument("--bomb-gb", type=float, default=1.5, help="the Parquet image cell")
+    parser.add_argument("--repeated-rows", type=int, default=30_000, help="rows naming one photo")
     return parser
 
 

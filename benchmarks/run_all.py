@@ -50,6 +50,7 @@ BENCHMARKS = {
     "text_order": "Text order: texts sorted by length before chunking, or in the store's order",
     "workers": "Workers: the grid and the embedding, 1 worker against 2 (local processes, Dask)",
     "hostile": "A hostile catalogue under an address-space limit",
+    "split_scaling": "The trial split as the class count grows (singleton classes)",
 }
 #: The whole-catalogue variants (`--full`): module `NAME` run with --full writes NAME_full.
 FULL = {

@@ -17,6 +17,22 @@ class FileRefused(OSError):
     """A referenced file that may not be read; the message says why and what to change."""
 
 
+class ImageTooLarge(FileRefused):
+    """An image over the size cap, found before its bytes were read (a Parquet cell): the
+    message is the row's whole reason, since the image is there, only too large."""
+
+
+def real_path(path: Path) -> Path:
+    """`path` with every link followed; a link loop (which Python reports as RuntimeError
+    before 3.13) or a path the system cannot resolve is refused, as one row's reason."""
+    try:
+        return path.resolve()
+    except RuntimeError as error:  # "Symlink loop from ..."
+        raise FileRefused(f"{path.name} is a symbolic link loop") from error
+    except OSError as error:
+        raise FileRefused(f"{path.name} cannot be resolved ({error.strerror})") from error
+
+
 @dataclass(frozen=True)
 class FileAccess:
     """The folders files may resolve into (after following links) and the size cap."""
@@ -32,7 +48,7 @@ class FileAccess:
 
     def resolve(self, folder: Path, relative: str) -> Path:
         """The real path of `relative` (to `folder`), if it lies under an allowed root."""
-        target = (folder / relative).resolve()
+        target = real_path(folder / relative)
         if not any(target.is_relative_to(root) for root in self.roots):
             where = (
                 "leaves the catalogue folder"
@@ -51,6 +67,8 @@ class FileAccess:
             status = path.stat()
         except FileNotFoundError as error:
             raise FileRefused(f"no such file {path.name}") from error
+        except OSError as error:  # a link loop (ELOOP), a permission, a path too long
+            raise FileRefused(f"cannot read {path.name} ({error.strerror})") from error
         if not stat.S_ISREG(status.st_mode):
             raise FileRefused(f"{path.name} is not a regular file ({_kind(status.st_mode)})")
         if status.st_size > self.max_bytes:

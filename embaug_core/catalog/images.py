@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import warnings
@@ -46,3 +47,20 @@ def describe_error(error: Exception) -> str:
     if message.startswith("cannot identify image file"):
         return "not a known image format (" + message + ")"
     return message or type(error).__name__
+
+
+class ImageChecks:
+    """`image_problem` once per distinct content within one load: 30,000 rows naming one
+    photo decode it once, not 30,000 times."""
+
+    def __init__(self, max_pixels: int, max_aspect: float):
+        self.max_pixels, self.max_aspect = max_pixels, max_aspect
+        self.problems: dict[str, str | None] = {}
+
+    def check(self, data: bytes) -> tuple[str, str | None, bool]:
+        """The bytes' SHA-256, why they are unusable (or None), and whether they are new."""
+        digest = hashlib.sha256(data).hexdigest()
+        new = digest not in self.problems
+        if new:
+            self.problems[digest] = image_problem(data, self.max_pixels, self.max_aspect)
+        return digest, self.problems[digest], new

@@ -9,7 +9,6 @@ catalogue: only ids and classes are held, for duplicates and the stratified samp
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from embaug_core.catalog.images import image_problem
+from embaug_core.catalog.files import ImageTooLarge
+from embaug_core.catalog.images import ImageChecks
 from embaug_core.catalog.readers import open_catalog
 from embaug_core.catalog.readers.base import (
     REJECTED_COLUMNS,
@@ -26,7 +26,7 @@ from embaug_core.catalog.readers.base import (
     Rejections,
 )
 from embaug_core.catalog.settings import CatalogSettings
-from embaug_core.catalog.text import field_problem, html_to_text, is_blank
+from embaug_core.catalog.text import Spellings, category_name, field_problem, html_to_text, is_blank
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ SINK_PRODUCTS = 10_000
 @dataclass
 class Catalog:
     """Valid products (when no sink took them) and the rows set aside, each with its reason;
-    `images` holds the bytes when no sink took them."""
+    `images` holds the bytes when no sink took them; `unicode_variants`, spellings of a class
+    that Unicode normalisation (NFC) made one."""
 
     products: pd.DataFrame
     rejected: pd.DataFrame
@@ -54,6 +55,7 @@ class Catalog:
     count: int
     labelled: int
     images: dict[str, bytes] = field(repr=False, default_factory=dict)
+    unicode_variants: list[list[str]] = field(default_factory=list)
 
     def rejection_counts(self) -> dict[str, int]:
         """How many rows were rejected for each kind of reason (text before the first colon)."""
@@ -90,8 +92,10 @@ def load_catalog(
     sampled = (row for position, row in enumerate(rows) if keep is None or position in keep)
     kept: dict[str, bytes] = {}
     collected: list[pd.DataFrame] = []
-    counts = _Counts()
-    checked = _check_images(sampled, rejected, features, settings, image_sink or kept.update)
+    counts, spellings = _Counts(), Spellings()
+    checked = _check_images(
+        spellings.note(sampled), rejected, features, settings, image_sink or kept.update
+    )
     for chunk in _chunks(checked):
         counts.add(chunk)
         (product_sink or collected.append)(chunk)
@@ -111,6 +115,7 @@ def load_catalog(
         count=counts.products,
         labelled=counts.labelled,
         images=kept,
+        unicode_variants=spellings.merged(str(path)),
     )
     logger.info(
         "catalogue %s (%s): %d products (%d labelled), %d rejected",
@@ -203,10 +208,8 @@ def _check_fields(
 
 
 def _category(row: Candidate) -> str | None:
-    """The row's class, or None (unlabelled) when its category shows nothing."""
-    if row.category is None or is_blank(row.category):
-        return None
-    return row.category.strip()
+    """The row's class (NFC), or None (unlabelled) when its category shows nothing."""
+    return category_name(row.category)
 
 
 def _check_images(
@@ -219,21 +222,25 @@ def _check_images(
     """Read and check each row's image, hand the bytes to `sink` in chunks, yield products."""
     pending: dict[str, bytes] = {}
     pending_bytes = 0
+    checks = ImageChecks(settings.max_image_pixels, settings.max_aspect_ratio)
     for row in rows:
         digest = None
         if "image" in features and row.read_image is not None:
             try:
                 data = row.read_image()
+            except ImageTooLarge as error:  # there, but over the cap: not "missing"
+                rejected.reject(row, str(error))
+                continue
             except OSError as error:
                 rejected.reject(row, f"missing image: {error}")
                 continue
-            problem = image_problem(data, settings.max_image_pixels, settings.max_aspect_ratio)
+            digest, problem, new = checks.check(data)  # each distinct image decoded once
             if problem:
                 rejected.reject(row, problem)
                 continue
-            digest = hashlib.sha256(data).hexdigest()
-            pending[digest] = data
-            pending_bytes += len(data)
+            if new:
+                pending[digest] = data
+                pending_bytes += len(data)
             if pending_bytes >= SINK_BYTES:
                 sink(pending)
                 pending, pending_bytes = {}, 0

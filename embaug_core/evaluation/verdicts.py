@@ -4,6 +4,7 @@ production model is not rebuilt."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -70,6 +71,27 @@ def auc_floor() -> float:
     """EMBAUG_AUC_FLOOR, else DEFAULT_AUC_FLOOR: a deployment's floor, which the runs that
     Dagster's automation and schedule launch (with default config) follow too."""
     return number(AUC_FLOOR, DEFAULT_AUC_FLOOR)
+
+
+def why_auc_undefined(splits: Mapping[str, pd.DataFrame], champion: str) -> str:
+    """Why the champion has no mean weighted AUC (NaN), in words: the AUC ranks each class
+    (and "none") against the rest, so a trial whose evaluated products (H without S) hold
+    fewer than two of them has none, and a mean over such trials is undefined."""
+    found = []
+    for trial, split in sorted(splits.items()):
+        evaluated = split[split["role"] == "holdout"]
+        counts = evaluated["category"].where(evaluated["known"], "none").value_counts()
+        if len(counts) > 1:
+            return f"no run of {champion} recorded a weighted AUC"
+        if not len(counts):
+            found.append(f"{trial}: no product")
+        else:
+            count, name = int(counts.iloc[0]), counts.index[0]
+            found.append(f"{trial}: {count} product{'s' * (count > 1)}, all {name!r}")
+    return (
+        "every trial's evaluated products (H without S) hold fewer than two classes ('none' "
+        f"counting as one), so no class can be ranked against another ({'; '.join(found)})"
+    )
 
 
 #: The figure used when H holds no "none" product (no class held out).

@@ -9,6 +9,8 @@ Rules, written down once:
 - A class that people introduce becomes a class once it has `min_class_products` products
   (catalogue and people together); until then its products stay unlabelled.
 - An empty category is a row the person left blank, counted, not an error.
+- A category is kept in Unicode's composed form (NFC), as the catalogue's are: "Café" typed
+  either way is one class, with a warning when the file and the catalogue spell it apart.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pandas as pd
 
 from embaug_core.catalog.readers.base import CatalogError, Rejections, csv_rows, open_csv
 from embaug_core.catalog.settings import MAX_FIELD_CHARS
-from embaug_core.catalog.text import is_blank
+from embaug_core.catalog.text import Spellings, is_blank
 from embaug_core.common.spreadsheet import restore
 from embaug_core.store import Store
 
@@ -54,6 +56,9 @@ def read_label_file(path: str | Path, store: Store) -> LabelFile:
     catalogue = store.products().set_index("product_id")["category"]
     rejected = Rejections()
     rows, seen, empty = [], {}, 0
+    spellings = Spellings()
+    for name in catalogue.dropna().unique():
+        spellings.add(name)
     for line, row in csv_rows(path, rejected):
         product_id = str(restore(row[id_column].strip()))
         category = str(restore(row["category"])).strip()
@@ -64,7 +69,10 @@ def read_label_file(path: str | Path, store: Store) -> LabelFile:
             rejected.add(path.name, line, product_id, reason)
         else:
             seen[product_id] = line
-            rows.append({"product_id": product_id, "category": category, "line": line})
+            rows.append(
+                {"product_id": product_id, "category": spellings.add(category), "line": line}
+            )
+    spellings.merged(path.name)
     labels = pd.DataFrame(rows, columns=["product_id", "category", "line"])
     known = catalogue.reindex(labels["product_id"]).to_numpy()
     conflicts = int((pd.notna(known) & (known != labels["category"].to_numpy())).sum())

@@ -4,6 +4,7 @@ in-process and print what it found."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from dataclasses import replace
@@ -87,21 +88,33 @@ def _run(options, verbose: bool) -> int:
     for line in outcome.serving_lines():
         print(line)
     if outcome.champion_below_floor:
-        check = outcome.champion_check
-        print(
-            f"\nThe champion {check.get('champion')} has a mean weighted AUC of "
-            f"{check.get('mean_weighted_auc', float('nan')):.3f}, under the floor "
-            f"{check.get('floor')}: the production model, its predictions and the labeling "
-            "queue were not rebuilt (more labels or trials usually help; the floor is "
-            "--auc-floor or EMBAUG_AUC_FLOOR).",
-            file=sys.stderr,
-        )
+        print("\n" + floor_line(outcome.champion_check), file=sys.stderr)
         return EXIT_BELOW_FLOOR
     print(
         "Look at it:  embaug ui   (Dagster on http://127.0.0.1:3000, MLflow on "
         "http://127.0.0.1:5000)"
     )
     return 0
+
+
+def floor_line(check: dict[str, object]) -> str:
+    """Why the production model was not rebuilt: the champion's mean weighted AUC under the
+    floor, or no AUC at all (said with its cause, never as "AUC of nan, under the floor")."""
+    champion, floor = check.get("champion"), check.get("floor")
+    auc = float(check.get("mean_weighted_auc", float("nan")))
+    not_rebuilt = "the production model, its predictions and the labeling queue were not rebuilt"
+    if math.isnan(auc):
+        why = check.get("why_no_auc") or "no run recorded a weighted AUC"
+        return (
+            f"The champion {champion} has no mean weighted AUC to hold against the floor "
+            f"{floor}: {why}. So {not_rebuilt} (more labelled products per class give each "
+            "trial's hold-out several classes)."
+        )
+    return (
+        f"The champion {champion} has a mean weighted AUC of {auc:.3f}, under the floor "
+        f"{floor}: {not_rebuilt} (more labels or trials usually help; the floor is "
+        "--auc-floor or EMBAUG_AUC_FLOOR)."
+    )
 
 
 def _print_comparison(results) -> None:

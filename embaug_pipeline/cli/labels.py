@@ -16,28 +16,54 @@ def _import(args: argparse.Namespace) -> int:
     from embaug_pipeline.run.runner import GraphFailure, prepare_home, run_assets
 
     home = prepare_home()
+    store = Store(home.duckdb_path)
+    before = set(store.label_imports()["file_sha256"]) if store.path.exists() else set()
     files = [str(path) for path in args.files]
     with dg.DagsterInstance.get() as instance:
         try:
             run_assets(["human_labels"], instance, {"human_labels": {"files": files}})
         except GraphFailure as failure:
             return say_failure(failure, args.verbose)
-    imports = Store(home.duckdb_path).label_imports()
-    for path in args.files:
-        _say(imports, path)
-    print("The next `embaug retrain` (or the retraining automation) trains on them.")
+    imports = store.label_imports()
+    outcomes = [_say(imports, path, before) for path in args.files]
+    print(closing_line(outcomes))
     return 0
 
 
-def _say(imports, path) -> None:
+def closing_line(outcomes: list[dict[str, int]]) -> str:
+    """What the import means for the next retraining, true to what was stored: nothing stored
+    is said as such, with why (files imported before, rows rejected or left empty)."""
+    stored = sum(o["stored"] for o in outcomes)
+    if stored:
+        return (
+            f"The next `embaug retrain` (or the retraining automation) trains on the {stored} "
+            "labels stored."
+        )
+    return (
+        f"Nothing stored: no new usable label ({sum(o['imported_before'] for o in outcomes)} "
+        f"of {len(outcomes)} files imported before, {sum(o['rejected'] for o in outcomes)} "
+        f"rows rejected, {sum(o['left_empty'] for o in outcomes)} left empty); the next "
+        "`embaug retrain` gets no new label from them."
+    )
+
+
+def _say(imports, path, before: set[str]) -> dict[str, int]:
     """One file's outcome: labels stored, left empty, rejected (with reasons), conflicts, and
-    the production model's accuracy on them before it trained on them."""
+    the production model's accuracy on them before it trained on them. Returns the counts of
+    this import (a file imported before stores nothing now)."""
     from embaug_core.labels.people import read_label_file
     from embaug_core.store import Store
     from embaug_pipeline.resources import StoreResource
 
     read = read_label_file(path, Store(StoreResource().get().path))
     record = imports[imports["file_sha256"] == read.sha256].iloc[0]
+    if read.sha256 in before:  # before this command, or named twice in it
+        print(
+            f"{read.path.name}: imported before ({record['imported_at']:%Y-%m-%d %H:%M}, "
+            f"{record['labels']} labels then); nothing new stored"
+        )
+        return {"stored": 0, "imported_before": 1, "rejected": 0, "left_empty": 0}
+    before.add(read.sha256)
     print(
         f"{read.path.name}: {record['labels']} labels stored, {record['left_empty']} rows left "
         f"empty, {record['rejected']} rejected, {record['conflicts']} disagree with the "
@@ -52,6 +78,12 @@ def _say(imports, path) -> None:
         print(f"  line {row['line']}: {row['reason']}", file=sys.stderr)
     if len(read.rejected) > 20:
         print(f"  ... and {len(read.rejected) - 20} more rejected rows", file=sys.stderr)
+    return {
+        "stored": int(record["labels"]),
+        "imported_before": 0,
+        "rejected": int(record["rejected"]),
+        "left_empty": int(record["left_empty"]),
+    }
 
 
 def add_commands(commands) -> None:

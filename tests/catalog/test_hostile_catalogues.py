@@ -4,15 +4,20 @@ a readable reason or one clear error, in bounded memory and time, and never hang
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
@@ -221,3 +226,140 @@ def test_formula_cells_are_neutralised_in_spreadsheets_and_restored_on_import(tm
     ]
     assert [restore(v) for v in written["product_id"]] == list(frame["product_id"])
     assert written["p"].tolist() == ["0.1"] * 6
+
+
+def test_a_symlink_loop_rejects_its_row_not_the_catalogue(plain: Path):
+    """Path.resolve() raises RuntimeError on a loop (Python 3.11): it refused the whole load."""
+    photos = plain / "photos"
+    (photos / "loopA.jpg").symlink_to("loopB.jpg")
+    (photos / "loopB.jpg").symlink_to("loopA.jpg")
+    path = add_rows(plain, [row("loop", "photos/loopA.jpg")])
+    with deadline(60):
+        catalog = load_catalog(path)
+        fingerprint = content_sha256(path)
+        stat_signature(path)
+    assert reasons(catalog)["loop"] == "missing image: loopA.jpg is a symbolic link loop"
+    assert len(catalog.products) == 12 and len(fingerprint) == 64
+
+
+def test_a_repeated_column_is_one_clear_error_naming_it(plain: Path, tmp_path: Path):
+    """With `category` twice, the last (here empty) one silently won: every row unlabelled."""
+    path = plain / "products.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0] + ",category", *(line + "," for line in lines[1:])]))
+    with pytest.raises(CatalogError) as raised:
+        load_catalog(path)
+    assert str(raised.value) == (
+        f"{path}: the header names a column twice ('category' is columns 4 and 6); rename or "
+        "remove one, so that it is clear which holds the data"
+    )
+    table = pa.table(
+        [pa.array(["1"]), pa.array(["Tee"]), pa.array(["Tops"]), pa.array([""])],
+        names=["id", "title", "articleType", "articleType"],
+    )
+    pq.write_table(table, tmp_path / "twice.parquet")
+    with pytest.raises(CatalogError, match=r"the schema names a column twice \('articleType'\)"):
+        load_catalog(tmp_path / "twice.parquet")
+
+
+def test_unicode_forms_of_a_class_are_one_class_with_a_warning(plain: Path, caplog):
+    composed, decomposed = "Caf\u00e9", "Cafe\u0301"
+    assert composed != decomposed  # they print alike
+    image = next((plain / "photos").glob("*.jpg")).relative_to(plain).as_posix()
+    rows = [row(f"nfc{i}", image, category=composed) for i in range(3)]
+    rows += [row(f"nfd{i}", image, category=decomposed) for i in range(2)]
+    with caplog.at_level("WARNING"):
+        catalog = load_catalog(add_rows(plain, rows))
+    categories = catalog.products.set_index("product_id")["category"]
+    assert (categories[[f"nfc{i}" for i in range(3)] + ["nfd0", "nfd1"]] == composed).all()
+    assert catalog.unicode_variants == [[decomposed, composed]]
+    assert "different Unicode forms are one class (NFC): 'Cafe\\u0301', 'Caf\\xe9'" in caplog.text
+
+
+def test_rows_naming_one_image_decode_it_once(plain: Path, monkeypatch):
+    """30,000 rows naming one photo decoded it 30,000 times (99 s): once per content now."""
+    photos = sorted((plain / "photos").glob("*.jpg"))
+    shared = photos[0].relative_to(plain).as_posix()
+    path = add_rows(plain, [row(f"same{i}", shared) for i in range(300)])
+    opened = []
+    original = Image.open
+
+    def counting_open(*args, **kwargs):
+        opened.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", counting_open)
+    catalog = load_catalog(path)
+    assert len(catalog.products) == 12 + 300 and catalog.rejected.empty
+    assert len(opened) == len(photos)  # each distinct photo once, however many rows name it
+    assert len(catalog.images) == len(photos)
+
+
+#: Loads a catalogue in a fresh process and prints how much its peak resident memory grew
+#: during the load (MB), then the rejection reasons as JSON. The peak is the process's own
+#: (VmHWM): getrusage would count what pytest held when it forked the child.
+MEASURED_LOAD = """
+import json, sys
+import pyarrow.parquet
+from embaug_core.catalog import CatalogSettings, load_catalog
+def peak_kb():
+    status = open("/proc/self/status").read().split("VmHWM:")[1]
+    return int(status.split()[0])
+before = peak_kb()
+catalog = load_catalog(sys.argv[1], CatalogSettings(max_image_bytes=int(sys.argv[2])))
+print((peak_kb() - before) // 1024)
+print(json.dumps(dict(zip(catalog.rejected["product_id"], catalog.rejected["reason"]))))
+"""
+
+
+def test_a_compressed_parquet_image_bomb_is_refused_from_the_metadata(
+    kaggle_slice: Path, tmp_path: Path
+):
+    """A cell of zeros shrinks a thousandfold under zstd: before, it was decompressed and
+    copied into Python (6 GB for a 1.5 GB cell) before its size was looked at, and the reason
+    said "missing image"."""
+    styles = pd.read_csv(kaggle_slice / "styles.csv", dtype=str).head(12)
+
+    def table(ids, titles, images) -> pa.Table:
+        return pa.table(
+            {
+                "id": ids,
+                "productDisplayName": titles,
+                "articleType": ["Watches"] * len(ids),
+                "image": pa.array([{"bytes": b, "path": None} for b in images]),
+            }
+        )
+
+    real = [(kaggle_slice / "images" / f"{i}.jpg").read_bytes() for i in styles["id"]]
+    over_cap = real[0] + bytes(2 * 2**20)  # an image 2 MiB long, over a 1 MiB cap
+    path = tmp_path / "bomb.parquet"
+    first = table(
+        [*styles["id"], "over"], [*styles["productDisplayName"], "Over"], [*real, over_cap]
+    )
+    with pq.ParquetWriter(path, first.schema, compression="zstd") as writer:
+        writer.write_table(first)  # one row group: 12 real photos and one over the cap
+        writer.write_table(table(["bomb"], ["Bomb"], [bytes(128 * 2**20)]))  # a row group
+    assert path.stat().st_size < 2**20 < 128 * 2**20
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURED_LOAD, str(path), str(2**20)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    grown_mb, found = done.stdout.splitlines()[-2:]
+    found = json.loads(found)
+    group = pq.ParquetFile(path).metadata.row_group(1)
+    columns = [group.column(i) for i in range(group.num_columns)]
+    size = sum(c.total_uncompressed_size for c in columns if c.path_in_schema.startswith("image"))
+    assert size > 128 * 2**20
+    assert found["bomb"] == (
+        f"image too large: row group 1 of the Parquet file holds {size:,} bytes of images "
+        "uncompressed (limit 1,048,576 per image, setting max_image_bytes); none of its images "
+        "was read"
+    )
+    assert found["over"] == (
+        f"image too large: {len(over_cap):,} bytes (limit 1,048,576, setting max_image_bytes)"
+    )
+    assert set(found) == {"bomb", "over"}
+    assert int(grown_mb) < 64  # the 128 MB cell never became memory

@@ -203,6 +203,30 @@ def test_an_image_that_cannot_be_read_is_named_in_the_error(image_encoder):
         image_encoder.encode([good, good, b"not a photo"])
 
 
+def test_a_sideways_stored_photo_embeds_upright_in_training_and_serving(
+    image_encoder, kaggle_slice: Path
+):
+    """A phone stores a photo sideways with EXIF orientation 6 ("turn 90 degrees clockwise to
+    show"). Ignoring it gave a sideways vector (cosine 0.515 to the photo upright)."""
+    from embaug_core.serving.product import EncoderSpec, InputLimits, ProductClassifier
+
+    upright = sorted((kaggle_slice / "images").glob("*.jpg"))[0].read_bytes()
+    with Image.open(io.BytesIO(upright)) as photo:
+        stored = photo.convert("RGB").transpose(Image.Transpose.ROTATE_90)  # 90 degrees left
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    oriented, plain = io.BytesIO(), io.BytesIO()
+    stored.save(oriented, format="JPEG", quality=95, exif=exif)
+    stored.save(plain, format="JPEG", quality=95)  # the same pixels, no orientation
+    trained = image_encoder.encode([upright, oriented.getvalue(), plain.getvalue()])
+    assert cosines(trained[:1], trained[1:2])[0] > 0.99
+    assert cosines(trained[:1], trained[2:3])[0] < 0.9  # sideways is far: the turn matters
+    serving = ProductClassifier(None, EncoderSpec(features=("image",)), 0.5, InputLimits())
+    served = serving.vectors(pd.DataFrame(index=[0]), [oriented.getvalue()])
+    np.testing.assert_allclose(served, trained[1:2], atol=1e-4)
+    assert ":upright:" in image_encoder.identity  # no cache mixes vectors made before
+
+
 def real_descriptions(folder: Path) -> list[str]:
     """The descriptions of the catalogue slice, as the catalogue reads them (HTML to text)."""
     with gzip.open(folder / "styles.jsonl.gz", "rt", encoding="utf-8") as lines:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import logging
+from pathlib import Path
+
+import pandas as pd
 import pytest
 
 from embaug_pipeline.cli import EXIT_BELOW_FLOOR, EXIT_FAILED, build_parser, main
@@ -82,3 +87,120 @@ def test_an_address_space_limit_too_small_is_one_line_not_a_segfault(tmp_path):
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.startswith("embaug: the address-space limit (ulimit -v) is 4.0 GiB")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_champion_without_an_auc_is_told_why_not_as_nan(tmp_path, monkeypatch, capsys):
+    """A catalogue whose trials evaluate one class has a NaN mean AUC: it was told as "a mean
+    weighted AUC of nan, under the floor". The cause comes from the check's metadata."""
+    from embaug_pipeline.run import graph
+
+    monkeypatch.setenv("EMBAUG_HOME", str(tmp_path / "home"))
+    results = pd.DataFrame(
+        {
+            "trial": ["trial_0"] * 2,
+            "method": ["control", "logreg"],
+            "metric": ["top1_known"] * 2,
+            "value": [1.0, 1.0],
+            "run_id": ["a", "b"],
+        }
+    )
+    why = "every trial's evaluated products hold fewer than two classes (trial_0: 1 product)"
+    check = {"passed": False, "champion": "logreg", "mean_weighted_auc": float("nan")}
+    check |= {"floor": 0.9, "why_no_auc": why}
+    monkeypatch.setattr(
+        graph, "materialize_graph", lambda _: graph.GraphOutcome(results, {}, check)
+    )
+    data = tmp_path / "products.csv"
+    data.write_text("id,title,category\n")
+    assert main(["demo", "--data", str(data), "--trials", "1"]) == EXIT_BELOW_FLOOR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        f"The champion logreg has no mean weighted AUC to hold against the floor 0.9: {why}. "
+        "So the production model, its predictions and the labeling queue were not rebuilt "
+        "(more labelled products per class give each trial's hold-out several classes)."
+    )
+
+
+@pytest.fixture
+def catalogued(kaggle_slice: Path, tmp_path: Path, monkeypatch) -> list[str]:
+    """A home whose store holds the slice's 72 products (raw_products only, nothing
+    embedded); their ids."""
+
+    from embaug_pipeline import definitions
+
+    monkeypatch.setenv("EMBAUG_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
+    assert definitions.materialize(
+        selection=["raw_products"],
+        run_config={"ops": {"raw_products": {"config": {"path": str(kaggle_slice)}}}},
+    ).success
+    return sorted(pd.read_csv(kaggle_slice / "styles.csv", dtype=str)["id"])
+
+
+def test_an_import_that_stores_nothing_says_so(catalogued: list[str], tmp_path: Path, capsys):
+    """It said "the next retrain trains on them" after storing nothing."""
+    nothing = tmp_path / "nothing.csv"
+    pd.DataFrame(
+        {"product_id": ["no_such_product", catalogued[0]], "category": ["Watches", ""]}
+    ).to_csv(nothing, index=False)
+    assert main(["labels", "import", str(nothing)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        "Nothing stored: no new usable label (0 of 1 files imported before, 1 rows rejected, "
+        "1 left empty); the next `embaug retrain` gets no new label from them."
+    )
+    good = tmp_path / "good.csv"
+    pd.DataFrame({"product_id": catalogued[:2], "category": ["Watches", "Belts"]}).to_csv(
+        good, index=False
+    )
+    assert main(["labels", "import", str(good)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        "The next `embaug retrain` (or the retraining automation) trains on the 2 labels stored."
+    )
+    assert main(["labels", "import", str(good)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-2].startswith("good.csv: imported before (")
+    assert out[-2].endswith(", 2 labels then); nothing new stored")
+    assert out[-1].startswith("Nothing stored: no new usable label (1 of 1 files imported")
+
+
+@pytest.fixture
+def default_field_limit():
+    """Python's csv field limit as a fresh `embaug labels import` has it (earlier tests in
+    this process raised it), restored afterwards."""
+    previous = csv.field_size_limit(131_072)
+    yield
+    csv.field_size_limit(previous)
+
+
+def test_a_long_field_in_a_label_file_rejects_its_line_not_the_import(
+    catalogued: list[str], tmp_path: Path, capsys, default_field_limit
+):
+    """A 200,000-character column name failed the whole import with "field larger than field
+    limit (131072)", naming neither the file nor the line."""
+    path = tmp_path / "long.csv"
+    path.write_text(
+        f"product_id,category,note {'n' * 200_000}\n{catalogued[0]},Watches,ok\n"
+        f"{catalogued[1]},Belts,{'x' * 9_000_000}\n{catalogued[2]},Belts,fine\n"
+    )
+    assert main(["labels", "import", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "long.csv: 2 labels stored, 0 rows left empty, 1 rejected" in out
+    assert "  line 3: malformed line: field larger than field limit (8388608)" in err
+
+
+def test_a_label_in_another_unicode_form_joins_its_class(
+    catalogued: list[str], tmp_path: Path, caplog
+):
+    from embaug_core.common.home import Home
+    from embaug_core.labels.people import read_label_file
+    from embaug_core.store import Store
+
+    composed, decomposed = "Caf\u00e9", "Cafe\u0301"
+    path = tmp_path / "cafe.csv"
+    pd.DataFrame(
+        {"product_id": catalogued[:3], "category": [composed, decomposed, decomposed]}
+    ).to_csv(path, index=False)
+    with caplog.at_level(logging.WARNING):
+        read = read_label_file(path, Store(Home.from_env().duckdb_path))
+    assert read.labels["category"].tolist() == [composed] * 3
+    assert "cafe.csv: categories written in different Unicode forms are one class" in caplog.text

@@ -225,3 +225,28 @@ def test_against_peer_names_the_configuration_that_beats_logreg_on_every_figure_
     assert table.loc["winner", "top1_known"] == "-0.0020 [-0.0020, -0.0020] equal"
     assert table.loc["loser", "top1_known"].endswith("behind")
     assert table.loc["loser", "equal_acc_point"].endswith("equal")
+
+
+def test_an_undefined_auc_says_why():
+    """A NaN mean AUC was told as "AUC of nan, under the floor"; its cause is in the splits:
+    a trial whose evaluated products (role holdout) hold one class, or none, ranks nothing."""
+    from embaug_core.evaluation.verdicts import why_auc_undefined
+
+    def split(rows: list[tuple[str, str, bool]]) -> pd.DataFrame:
+        frame = pd.DataFrame(rows, columns=["category", "role", "known"])
+        return frame.assign(product_id=[f"p{i}" for i in range(len(rows))])
+
+    one_class = split([("Belts", "train", True), ("Watches", "train", True)])
+    one_class = pd.concat([one_class, split([("Belts", "holdout", True)] * 3)])
+    only_none = split([("Belts", "train", True), ("Socks", "holdout", False)])
+    empty = split([("Belts", "train", True), ("Watches", "select", True)])
+    splits = {"trial_0": one_class, "trial_1": only_none, "trial_2": empty}
+    assert why_auc_undefined(splits, "logreg") == (
+        "every trial's evaluated products (H without S) hold fewer than two classes ('none' "
+        "counting as one), so no class can be ranked against another (trial_0: 3 products, "
+        "all 'Belts'; trial_1: 1 product, all 'none'; trial_2: no product)"
+    )
+    two = split([("Belts", "holdout", True), ("Socks", "holdout", False)])
+    assert why_auc_undefined({"trial_0": two}, "logreg") == (
+        "no run of logreg recorded a weighted AUC"
+    )

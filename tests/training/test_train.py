@@ -139,12 +139,17 @@ def test_bad_training_input_is_refused():
 
 
 def test_methods_registry_refuses_unknown_trainers_and_labels():
-    from embaug_core.training.methods import METHODS, Method, get_method
+    from embaug_core.training.methods import METHODS, PAPERS, Method, get_method
 
     assert get_method("knn_aug__soft_e_stitchup").labels == "knn_aug"
-    assert len(METHODS) == 10
+    assert len(PAPERS) == 10
+    extra = ["logreg__knn_distance", "logreg__mahalanobis", "logreg__energy"]
+    assert list(METHODS) == [*PAPERS, *extra]
+    assert get_method("logreg__energy").parts == ("logreg",)
     with pytest.raises(ValueError, match="trainer must be one of"):
         Method("svm", trainer="svm")
+    with pytest.raises(ValueError, match="open_set method names one method"):
+        Method("logreg__lof", trainer="open_set", parts=("logreg",), scorer="lof")
     with pytest.raises(ValueError, match="choose among control"):
         get_method("cutmix")
 

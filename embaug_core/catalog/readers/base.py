@@ -9,12 +9,13 @@ from __future__ import annotations
 import codecs
 import csv
 import stat
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from embaug_core.catalog.files import CHUNK, FileAccess, FileRefused
+from embaug_core.catalog.files import CHUNK, FileAccess, FileRefused, real_path
 from embaug_core.catalog.settings import MAX_CSV_FIELD, MAX_FIELD_CHARS, MAX_TABLE_BYTES
 
 REJECTED_COLUMNS = ("source", "line", "product_id", "reason")
@@ -78,7 +79,7 @@ class Reader(Protocol):
 def check_table_file(path: Path) -> None:
     """A table file must be a regular file of bounded size (not a pipe, device or folder)."""
     try:
-        FileAccess((path.parent.resolve(),), MAX_TABLE_BYTES).check(path.resolve())
+        FileAccess((real_path(path.parent),), MAX_TABLE_BYTES).check(real_path(path))
     except FileRefused as error:
         raise CatalogError(f"{path}: cannot be read as a catalogue table ({error})") from error
 
@@ -104,11 +105,16 @@ def check_utf8(path: Path) -> None:
 
 
 def open_csv(path: Path, required: tuple[str, ...]) -> list[str]:
-    """Check the file and read its header; a missing column is one clear error."""
+    """Check the file and read its header; a missing or repeated column is one clear error
+    (with a name twice, which one holds the data is a guess: csv_rows would take the last)."""
     check_table_file(path)
     check_utf8(path)
+    csv.field_size_limit(MAX_CSV_FIELD)  # before the header too: one long name is no reason
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        header = next(csv.reader(handle), None)
+        try:
+            header = next(csv.reader(handle), None)
+        except csv.Error as error:
+            raise CatalogError(f"{path}: line 1 (the header) cannot be read: {error}") from error
     if header is None:
         raise CatalogError(f"{path}: empty file; expected a header with {', '.join(required)}")
     header = [name.strip() for name in header]
@@ -117,6 +123,17 @@ def open_csv(path: Path, required: tuple[str, ...]) -> list[str]:
         raise CatalogError(
             f"{path}: missing column(s) {', '.join(missing)}; expected at least "
             f"{', '.join(required)} (found {', '.join(header)})"
+        )
+    repeated = sorted(name for name, n in Counter(header).items() if name and n > 1)
+    if repeated:
+        where = "; ".join(
+            f"{name!r} is columns "
+            + " and ".join(str(i + 1) for i, found in enumerate(header) if found == name)
+            for name in repeated[:3]
+        )
+        raise CatalogError(
+            f"{path}: the header names a column twice ({where}); rename or remove one, so "
+            "that it is clear which holds the data"
         )
     return header
 

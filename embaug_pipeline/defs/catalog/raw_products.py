@@ -73,6 +73,9 @@ def raw_products(
             "rejected_by_reason": catalog.rejection_counts(),
             "left_out_by_sample": catalog.sampled_out,
             "classes_differing_only_in_case": [", ".join(g) for g in loaded.case_variants],
+            "classes_merged_by_unicode_form": [
+                ", ".join(map(ascii, g)) for g in catalog.unicode_variants
+            ],
             "preview": dg.MetadataValue.md(
                 table_markdown(
                     db.query("SELECT product_id, title, category FROM products LIMIT 10")

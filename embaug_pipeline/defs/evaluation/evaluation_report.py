@@ -1,6 +1,8 @@
 """evaluation_report: the comparison over trials, from the finished MLflow runs, the champion
 in MLflow's model registry, and the recommendation the production model is made from."""
 
+import math
+
 import dagster as dg
 from pydantic import Field
 
@@ -8,7 +10,7 @@ from embaug_core.common.home import Home
 from embaug_core.evaluation.assemble import EvaluationInputs, assemble_report
 from embaug_core.evaluation.comparison import comparison_table, for_people, paired_table
 from embaug_core.evaluation.recommendation import Recommendation
-from embaug_core.evaluation.verdicts import DEFAULT_AUC_FLOOR, auc_floor
+from embaug_core.evaluation.verdicts import DEFAULT_AUC_FLOOR, auc_floor, why_auc_undefined
 from embaug_core.labels.lineage import current_label_sets
 from embaug_pipeline.conditions import retrain
 from embaug_pipeline.defs.training.trained_models import trained_models
@@ -96,14 +98,18 @@ def evaluation_report(
         epochs_methods=config.epochs_methods,
     )
     outcome = assemble_report(inputs, Home.from_env().create().reports / "report.html")
+    facts = {
+        "champion": outcome.champion.method,
+        "mean_weighted_auc": outcome.champion_auc,
+        "floor": config.champion_auc_floor,
+    }
+    if math.isnan(outcome.champion_auc):  # nothing to hold against the floor: say why
+        splits = {trial: db.split(trial) for trial in outcome.trials}
+        facts["why_no_auc"] = why_auc_undefined(splits, outcome.champion.method)
     check = dg.AssetCheckResult(
         check_name=CHAMPION_CHECK,
         passed=bool(outcome.champion_auc >= config.champion_auc_floor),
-        metadata={
-            "champion": outcome.champion.method,
-            "mean_weighted_auc": outcome.champion_auc,
-            "floor": config.champion_auc_floor,
-        },
+        metadata=facts,
     )
     shown = _shown(outcome, db)
     return dg.MaterializeResult(
