@@ -19,7 +19,7 @@ from embaug_core.evaluation.report_facts import (
     prediction_facts,
     trial_facts,
 )
-from embaug_core.evaluation.verdicts import ChampionChoice, choose_champion
+from embaug_core.evaluation.verdicts import ChampionChoice, below_floor, choose_champion
 from embaug_core.labels.lineage import Lineage
 from embaug_core.labels.sets import label_quality_by_trial
 from embaug_core.store import Store
@@ -64,12 +64,15 @@ class EvaluationInputs:
     dagster_url: str
     champion_figure: str
     epochs_methods: list[str]
+    #: The champion's mean weighted AUC under which no production model is made.
+    auc_floor: float
 
 
 @dataclass(frozen=True)
 class ReportOutcome:
     """What the report chose; `report` is None when its inputs were unchanged and the page
-    and tables already written were kept."""
+    and tables already written were kept. `not_served` says why the champion is under the
+    AUC floor ("" when it clears it)."""
 
     report: Report | None
     champion: ChampionChoice
@@ -77,6 +80,7 @@ class ReportOutcome:
     trials: list[str]
     runs: int
     path: Path
+    not_served: str
 
 
 def assemble_report(inputs: EvaluationInputs, path: Path) -> ReportOutcome:
@@ -91,7 +95,7 @@ def assemble_report(inputs: EvaluationInputs, path: Path) -> ReportOutcome:
         )
     made_from = _fingerprint(inputs, runs)
     if path.is_file() and store.made_from("evaluation_report") == made_from:
-        return _kept(runs, path, inputs.champion_figure)
+        return _outcome(None, choose_champion(runs, inputs.champion_figure), runs, path, inputs)
     trials = sorted(runs["trial"].unique())
     splits = {trial: store.split(trial) for trial in inputs.label_sets["trial"].unique()}
     quality = label_quality_by_trial(inputs.label_sets, splits)
@@ -106,6 +110,8 @@ def assemble_report(inputs: EvaluationInputs, path: Path) -> ReportOutcome:
     report = build_report(
         runs, evaluation, quality, recommendation, choice, settings, links, inputs.epochs_methods
     )
+    outcome = _outcome(report, choice, runs, path, inputs)
+    report.not_served = outcome.not_served
     _add_facts(report, store, trials)
     report.write(path)
     store.replace_tables(
@@ -118,15 +124,22 @@ def assemble_report(inputs: EvaluationInputs, path: Path) -> ReportOutcome:
         }
     )
     store.record_made_from("evaluation_report", "", made_from)
-    return _outcome(report, choice, runs, path)
+    return outcome
 
 
-def _outcome(report: Report | None, choice: ChampionChoice, runs: pd.DataFrame, path: Path):
+def _outcome(
+    report: Report | None,
+    choice: ChampionChoice,
+    runs: pd.DataFrame,
+    path: Path,
+    inputs: EvaluationInputs,
+) -> ReportOutcome:
     champion = runs[(runs["method"] == choice.method) & (runs["metric"] == "weighted_auc")]
     trials = sorted(runs["trial"].unique())
-    return ReportOutcome(
-        report, choice, float(champion["value"].mean()), trials, runs["run_id"].nunique(), path
-    )
+    mean_auc = float(champion["value"].mean())
+    splits = {trial: inputs.store.split(trial) for trial in trials}
+    why = below_floor(choice.method, mean_auc, inputs.auc_floor, splits)
+    return ReportOutcome(report, choice, mean_auc, trials, runs["run_id"].nunique(), path, why)
 
 
 def _fingerprint(inputs: EvaluationInputs, runs: pd.DataFrame) -> str:
@@ -141,15 +154,11 @@ def _fingerprint(inputs: EvaluationInputs, runs: pd.DataFrame) -> str:
         (__name__,),
         runs=sorted(runs["run_id"].unique()),
         figure=inputs.champion_figure,
+        floor=inputs.auc_floor,
         epochs=inputs.epochs_methods,
         links=[inputs.mlflow_url, inputs.dagster_url],
         state=state.iloc[0].tolist(),
     )
-
-
-def _kept(runs: pd.DataFrame, path: Path, figure: str) -> ReportOutcome:
-    """The outcome of the report already written (nothing rebuilt, registered or stored)."""
-    return _outcome(None, choose_champion(runs, figure), runs, path)
 
 
 def _settings(

@@ -50,6 +50,7 @@ FIGURES = {
         "S of H",
     ),
     "overall_acc_tuned": ("overall accuracy @tuned", "overall accuracy at the tuned threshold"),
+    "macro_f1_known_tuned": ("macro F1 @tuned", "macro F1 at the tuned threshold"),
     "none_acc_tuned": ("none accuracy @tuned", "none accuracy at the tuned threshold"),
     "hm_macro_pr": (
         "harmonic mean of macro P and R @0.6",

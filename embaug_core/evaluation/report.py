@@ -71,8 +71,10 @@ class Report:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     next_steps: list[str] = field(default_factory=list)
     known_only: str = ""
-    #: Each method paired with logistic regression on the five figures (`against_peer`).
+    #: Each method paired with logistic regression on the six figures (`against_peer`).
     peer: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Why no production model is made (the champion under the AUC floor); "" when it is.
+    not_served: str = ""
 
     def html(self) -> str:
         shown = [m for m in HEADLINE if m in set(self.comparison.columns)]

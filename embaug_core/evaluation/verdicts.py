@@ -1,6 +1,6 @@
-"""What the comparison decides (docs/METHODS.md section 7): the champion, whether a configuration
-beats the simple peer on every figure at once, and the weighted-AUC floor under which the
-production model is not rebuilt."""
+"""What the comparison decides (docs/METHODS.md sections 7 and 8): whether a configuration beats
+the simple peer on every figure at once (at the point a team deploys: its own tuned threshold),
+the champion, and the weighted-AUC floor under which the production model is not rebuilt."""
 
 from __future__ import annotations
 
@@ -23,13 +23,19 @@ DEFAULT_AUC_FLOOR = 0.9
 
 #: "At least equal" to the peer: within this margin, or a paired interval that includes zero.
 EQUAL_MARGIN = 0.005
-#: What beating the peer means (docs/METHODS.md 7): ahead on these, interval above zero ...
+#: What beating the peer means (docs/METHODS.md 8): ahead on these, interval above zero ...
 MUST_LEAD = ("weighted_auc", "equal_acc_point", "tradeoff_auc")
-#: ... and at least equal on these, where logistic regression is strong.
-MUST_MATCH = ("top1_known", "macro_f1_known")
+#: ... and at least equal on these, where logistic regression is strong: top-1, and macro F1
+#: and overall accuracy at each configuration's own threshold tuned on S (the paper's fixed
+#: 0.6 stays in the comparison tables).
+MUST_MATCH = ("top1_known", "macro_f1_known_tuned", "overall_acc_tuned")
+#: The verdict on a figure when one trial gives no interval.
+UNDEFINED = "no interval (1 trial)"
 
 
 def _verdict(row, margin: float) -> str:
+    if row.trials < 2:
+        return UNDEFINED
     if row.ci_low > 0:
         return "ahead"
     if abs(row.mean_diff) <= margin or row.ci_low <= 0 <= row.ci_high:
@@ -43,7 +49,8 @@ def against_peer(
     """Each method paired with `peer` on the same trials: per figure the difference [95%
     interval] and ahead / equal / behind, and whether it beats the peer on every figure at
     once (ahead on MUST_LEAD, at least equal on MUST_MATCH). Rows: the winners first, then
-    by how many of the five conditions hold."""
+    by how many of the six conditions hold. With one trial no interval exists: no figure is
+    ahead or behind, and nothing beats the peer."""
     figures = MUST_LEAD + MUST_MATCH
     differences = paired_differences(results, peer, figures)
     if differences.empty:
@@ -65,6 +72,12 @@ def against_peer(
     table.insert(0, "beats the peer", held == len(figures))
     table.insert(1, "conditions held", held.astype(int))
     return table.sort_values(["beats the peer", "conditions held"], ascending=False)
+
+
+def peer_beaters(results: pd.DataFrame, peer: str = FALLBACK) -> list[str]:
+    """The configurations that beat `peer` on every figure at once."""
+    table = against_peer(results, peer)
+    return [] if table.empty else list(table.index[table["beats the peer"].astype(bool)])
 
 
 def auc_floor() -> float:
@@ -94,6 +107,20 @@ def why_auc_undefined(splits: Mapping[str, pd.DataFrame], champion: str) -> str:
     )
 
 
+def below_floor(
+    champion: str, mean_auc: float, floor: float, splits: Mapping[str, pd.DataFrame]
+) -> str:
+    """Why the champion is not served (its mean weighted AUC is under `floor`, or undefined),
+    in one sentence; "" when it clears the floor."""
+    if mean_auc >= floor:
+        return ""
+    if mean_auc != mean_auc:  # NaN
+        return f"{champion} has no mean weighted AUC to hold against the floor {floor}: " + (
+            why_auc_undefined(splits, champion)
+        )
+    return f"{champion}'s mean weighted AUC {mean_auc:.3f} is under the floor {floor}"
+
+
 #: The figure used when H holds no "none" product (no class held out).
 FIGURE_WITHOUT_NONE = "weighted_auc_mean"
 
@@ -115,8 +142,11 @@ def choose_champion(
     baselines: tuple[str, ...] = CHAMPION_BASELINES,
     fallback: str = FALLBACK,
 ) -> ChampionChoice:
-    """The method with the best mean `figure` over trials when its paired lead over every
-    baseline present has a 95% interval above zero; otherwise `fallback` (docs/METHODS.md 7)."""
+    """The champion (docs/METHODS.md section 8): when configurations beat `fallback` (the
+    peer) on every figure at once, the best of them by mean `figure`. Otherwise section 7's
+    rule: the method with the best mean `figure` when its paired lead over every baseline
+    present has a 95% interval above zero, else `fallback`. One trial gives no interval, so
+    it serves `fallback` and says why."""
     means = results[results["metric"] == figure].groupby("method")["value"].mean().dropna()
     if means.empty and figure != FIGURE_WITHOUT_NONE:
         # No "none" product in H (no class held out): the trade-off figures are undefined.
@@ -135,6 +165,20 @@ def choose_champion(
         return ChampionChoice(method, figure, rule, method, False)
     best = str(means.idxmax())
     name = FIGURES.get(figure, (figure,))[0]
+    if results["trial"].nunique() < 2 and fallback in means.index:
+        rule = (
+            f"one trial gives no interval to tell a lead from noise ({best} has the best mean "
+            f"{name}): {fallback}, the simplest, until more trials run"
+        )
+        return ChampionChoice(fallback, figure, rule, best, False)
+    winners = [m for m in peer_beaters(results, fallback) if m in means.index]
+    if winners:
+        chosen = str(means[winners].idxmax())
+        rule = (
+            f"{chosen} beats {fallback} on every figure at once and has the best mean {name} "
+            f"of the {len(winners)} that do"
+        )
+        return ChampionChoice(chosen, figure, rule, best, True)
     if best == fallback:
         return ChampionChoice(best, figure, f"{best} has the best mean {name}", best, False)
     leads = []

@@ -98,22 +98,18 @@ def _run(options, verbose: bool) -> int:
 
 
 def floor_line(check: dict[str, object]) -> str:
-    """Why the production model was not rebuilt: the champion's mean weighted AUC under the
-    floor, or no AUC at all (said with its cause, never as "AUC of nan, under the floor")."""
-    champion, floor = check.get("champion"), check.get("floor")
+    """Why the production model was not rebuilt, as the report's check said it: the champion's
+    mean weighted AUC under the floor, or no AUC at all (with its cause, never "AUC of nan")."""
+    why = check.get("why_not_served") or f"{check.get('champion')} is under the AUC floor"
     auc = float(check.get("mean_weighted_auc", float("nan")))
-    not_rebuilt = "the production model, its predictions and the labeling queue were not rebuilt"
-    if math.isnan(auc):
-        why = check.get("why_no_auc") or "no run recorded a weighted AUC"
-        return (
-            f"The champion {champion} has no mean weighted AUC to hold against the floor "
-            f"{floor}: {why}. So {not_rebuilt} (more labelled products per class give each "
-            "trial's hold-out several classes)."
-        )
+    hint = (
+        "more labelled products per class give each trial's hold-out several classes"
+        if math.isnan(auc)
+        else "more labels or trials usually help; the floor is --auc-floor or EMBAUG_AUC_FLOOR"
+    )
     return (
-        f"The champion {champion} has a mean weighted AUC of {auc:.3f}, under the floor "
-        f"{floor}: {not_rebuilt} (more labels or trials usually help; the floor is "
-        "--auc-floor or EMBAUG_AUC_FLOOR)."
+        f"The champion {why}. So the production model, its predictions and the labeling queue "
+        f"were not rebuilt ({hint})."
     )
 
 

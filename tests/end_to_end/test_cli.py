@@ -59,7 +59,7 @@ def test_a_champion_under_the_floor_is_an_outcome_not_a_traceback(
     assert "| logreg" in out and "| control" in out  # the comparison table is printed
     assert "| known-vs-none area" in out  # with people's names
     assert "on every figure at once" in out  # and the verdict against the peer
-    assert "under the floor 1.01: the production model, its predictions and the labeling" in err
+    assert "is under the floor 1.01. So the production model, its predictions and the" in err
     assert "Traceback" not in err and "DagsterAssetCheckFailedError" not in err
     assert not (tmp_path / "home" / "reports" / "labeling_queue.csv").exists()
 
@@ -104,9 +104,12 @@ def test_a_champion_without_an_auc_is_told_why_not_as_nan(tmp_path, monkeypatch,
             "run_id": ["a", "b"],
         }
     )
-    why = "every trial's evaluated products hold fewer than two classes (trial_0: 1 product)"
+    why = (
+        "logreg has no mean weighted AUC to hold against the floor 0.9: every trial's evaluated "
+        "products hold fewer than two classes (trial_0: 1 product)"
+    )
     check = {"passed": False, "champion": "logreg", "mean_weighted_auc": float("nan")}
-    check |= {"floor": 0.9, "why_no_auc": why}
+    check |= {"floor": 0.9, "why_not_served": why}
     monkeypatch.setattr(
         graph, "materialize_graph", lambda _: graph.GraphOutcome(results, {}, check)
     )
@@ -115,9 +118,9 @@ def test_a_champion_without_an_auc_is_told_why_not_as_nan(tmp_path, monkeypatch,
     assert main(["demo", "--data", str(data), "--trials", "1"]) == EXIT_BELOW_FLOOR
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == (
-        f"The champion logreg has no mean weighted AUC to hold against the floor 0.9: {why}. "
-        "So the production model, its predictions and the labeling queue were not rebuilt "
-        "(more labelled products per class give each trial's hold-out several classes)."
+        f"The champion {why}. So the production model, its predictions and the labeling queue "
+        "were not rebuilt (more labelled products per class give each trial's hold-out several "
+        "classes)."
     )
 
 

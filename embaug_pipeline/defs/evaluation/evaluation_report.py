@@ -1,8 +1,6 @@
 """evaluation_report: the comparison over trials, from the finished MLflow runs, the champion
 in MLflow's model registry, and the recommendation the production model is made from."""
 
-import math
-
 import dagster as dg
 from pydantic import Field
 
@@ -10,7 +8,7 @@ from embaug_core.common.home import Home
 from embaug_core.evaluation.assemble import EvaluationInputs, assemble_report
 from embaug_core.evaluation.comparison import comparison_table, for_people, paired_table
 from embaug_core.evaluation.recommendation import Recommendation
-from embaug_core.evaluation.verdicts import DEFAULT_AUC_FLOOR, auc_floor, why_auc_undefined
+from embaug_core.evaluation.verdicts import DEFAULT_AUC_FLOOR, auc_floor
 from embaug_core.labels.lineage import current_label_sets
 from embaug_pipeline.conditions import retrain
 from embaug_pipeline.defs.training.trained_models import trained_models
@@ -23,9 +21,10 @@ def _shown(outcome, db) -> dict[str, dg.MetadataValue]:
     comparison and the paired table, for the asset's page."""
     recommendation = Recommendation.from_row(db.recommendation())
     text = (
-        f"**Serve {recommendation.method}** at threshold {recommendation.threshold:.2f}. "
-        f"{outcome.champion.rule}."
-    )
+        f"**No production model**: {outcome.not_served}. "
+        if outcome.not_served
+        else f"**Serve {recommendation.method}** at threshold {recommendation.threshold:.2f}. "
+    ) + f"{outcome.champion.rule}."
     if outcome.report is not None:
         text += "\n\n" + figure_markdown(outcome.report.figures[0])
     results = db.query("SELECT * FROM results")
@@ -96,6 +95,7 @@ def evaluation_report(
         dagster_url=config.dagster_ui,
         champion_figure=config.champion_figure,
         epochs_methods=config.epochs_methods,
+        auc_floor=config.champion_auc_floor,
     )
     outcome = assemble_report(inputs, Home.from_env().create().reports / "report.html")
     facts = {
@@ -103,13 +103,10 @@ def evaluation_report(
         "mean_weighted_auc": outcome.champion_auc,
         "floor": config.champion_auc_floor,
     }
-    if math.isnan(outcome.champion_auc):  # nothing to hold against the floor: say why
-        splits = {trial: db.split(trial) for trial in outcome.trials}
-        facts["why_no_auc"] = why_auc_undefined(splits, outcome.champion.method)
+    if outcome.not_served:
+        facts["why_not_served"] = outcome.not_served
     check = dg.AssetCheckResult(
-        check_name=CHAMPION_CHECK,
-        passed=bool(outcome.champion_auc >= config.champion_auc_floor),
-        metadata=facts,
+        check_name=CHAMPION_CHECK, passed=not outcome.not_served, metadata=facts
     )
     shown = _shown(outcome, db)
     return dg.MaterializeResult(
