@@ -19,6 +19,7 @@ from embaug_core.evaluation.report_facts import (
     prediction_facts,
     trial_facts,
 )
+from embaug_core.evaluation.studies import study_facts
 from embaug_core.evaluation.verdicts import ChampionChoice, below_floor, choose_champion
 from embaug_core.labels.lineage import Lineage
 from embaug_core.labels.sets import label_quality_by_trial
@@ -200,11 +201,13 @@ def serving_facts(store: Store, trials: int) -> tuple[dict[str, pd.DataFrame], l
     imports, gained = label_loop_facts(store)
     queued = int(store.query("SELECT count(*) AS n FROM predictions WHERE none")["n"].iloc[0])
     tables = {"predictions": prediction_facts(store), "imports": imports, "gained": gained}
+    tables["studies"] = study_facts(store)
     return tables, next_steps(trials, queued)
 
 
 def refresh_serving(store: Store, path: Path) -> None:
-    """Bring a written report's predictions, people's labels and next steps up to date."""
+    """Bring a written report's predictions, people's labels, studies and next steps up to
+    date."""
     if path.is_file():
         trials = int(store.query("SELECT count(DISTINCT trial) AS n FROM results")["n"].iloc[0])
         refresh(path, *serving_facts(store, trials))

@@ -114,3 +114,15 @@ def label_sets_figure(quality: pd.DataFrame, top: int = 30) -> bytes:
     for axis in (sizes, precision):
         axis.grid(alpha=0.3, axis="x")
     return to_png(figure)
+
+
+def curve_figure(curves: pd.DataFrame, x: str, title: str, xlabel: str, ylabel: str) -> bytes:
+    """One line per method (or strategy) against `x`, mean with a min-max band over trials.
+
+    `curves`: method, trial, `x`, value."""
+    figure, axis = plt.subplots(figsize=(7.5, 4.5))
+    _banded(axis, curves, x, "value")
+    axis.set(title=title, xlabel=xlabel, ylabel=f"{ylabel} (mean, band: min-max over trials)")
+    axis.grid(alpha=0.3)
+    _legend(axis)
+    return to_png(figure)

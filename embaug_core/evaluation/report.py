@@ -110,7 +110,7 @@ def _environment() -> Environment:
 
 
 #: The parts of the page that change after the report is written (by the serving assets).
-REFRESHED = {"serving": "serving.html", "next": "next_steps.html"}
+REFRESHED = {"serving": "serving.html", "next": "next_steps.html", "studies": "studies.html"}
 
 
 def refresh(path: Path, tables: dict[str, pd.DataFrame], next_steps: list[str]) -> Path:

@@ -44,6 +44,13 @@ class SplitConfig:
         default=0.2,
         metadata={"doc": "Share of H (stratified) where thresholds and alpha are chosen"},
     )
+    labels_per_class: int = field(
+        default=0,
+        metadata={
+            "doc": "A label budget: this many training products per known class (at most half "
+            "of the class's products); 0: train_fraction of all of them"
+        },
+    )
 
     def __post_init__(self) -> None:
         for name in ("train_fraction", "pool_fraction", "holdout_class_fraction"):
@@ -52,6 +59,8 @@ class SplitConfig:
                 raise ValueError(f"{name} must be in [0, 1) (train_fraction > 0), got {value}")
         if not 0 <= self.select_fraction < 1:
             raise ValueError(f"select_fraction must be in [0, 1), got {self.select_fraction}")
+        if self.labels_per_class < 0:
+            raise ValueError(f"labels_per_class must be 0 or more, got {self.labels_per_class}")
 
 
 #: Trials of a comparison unless asked for more (docs/METHODS.md asks for 10 before a report
@@ -119,9 +128,12 @@ def make_split(
     role[people & ~in_held] = "train"
     role[people & in_held] = "out"
     candidates = np.flatnonzero(~in_held & ~people)
-    n_train = max(1, round(config.train_fraction * len(candidates)))
-    role[rng.choice(candidates, size=min(n_train, len(candidates)), replace=False)] = "train"
-    role[_one_per_class(categories, role, candidates, rng)] = "train"
+    if config.labels_per_class:
+        role[_per_class(categories, candidates, config.labels_per_class, rng)] = "train"
+    else:
+        n_train = max(1, round(config.train_fraction * len(candidates)))
+        role[rng.choice(candidates, size=min(n_train, len(candidates)), replace=False)] = "train"
+        role[_one_per_class(categories, role, candidates, rng)] = "train"
     rest = np.flatnonzero(role == "holdout")
     role[rng.choice(rest, size=round(config.pool_fraction * len(rest)), replace=False)] = "pool"
     known_classes = set(categories[role == "train"])
@@ -142,6 +154,18 @@ def make_split(
         }
     )
     return split[split["role"] != "out"].reset_index(drop=True)
+
+
+def _per_class(
+    categories: pd.Series, candidates: np.ndarray, budget: int, rng: np.random.Generator
+) -> list[int]:
+    """A label budget (docs/METHODS.md section 8): min(budget, max(1, half of its products))
+    random products of each candidate class, so every class keeps products for the pool and H."""
+    pick: list[int] = []
+    for _, rows in pd.Series(candidates).groupby(categories.iloc[candidates].to_numpy()):
+        take = min(budget, max(1, len(rows) // 2))
+        pick += rng.choice(rows.to_numpy(), size=take, replace=False).tolist()
+    return pick
 
 
 def _one_per_class(

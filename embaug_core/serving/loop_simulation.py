@@ -207,7 +207,9 @@ def loop_summary(results: pd.DataFrame) -> pd.DataFrame:
             row["mean"] = mean
             if (strategy, metric) in paired.index:
                 found = paired.loc[(strategy, metric)]
-                row.update({k: found[k] for k in ("mean_diff", "ci_low", "ci_high", "wins")})
+                row.update(
+                    {k: found[k] for k in ("mean_diff", "ci_low", "ci_high", "wins", "trials")}
+                )
             rows.append(row)
     return pd.DataFrame(rows)
 

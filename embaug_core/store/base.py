@@ -78,7 +78,8 @@ class StoreBase:
         with self.connect(read_only=True) as connection:
             return connection.execute(sql, parameters or []).df()
 
-    def _has(self, table: str) -> bool:
+    def has_table(self, table: str) -> bool:
+        """Whether the store holds `table` (report tables exist once a report wrote them)."""
         rows = self.query("SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = ?", [table])
         return bool(rows["n"].iloc[0])
 

@@ -12,7 +12,9 @@ from embaug_core.store.schema import REPORT_TABLES
 class ResultTables(StoreBase):
     def recommendation(self) -> dict[str, object]:
         """What the last report recommends serving (the `recommendation` table's row)."""
-        found = self.query("SELECT * FROM recommendation") if self._has("recommendation") else None
+        found = (
+            self.query("SELECT * FROM recommendation") if self.has_table("recommendation") else None
+        )
         if found is None or found.empty:
             raise LookupError("no recommendation yet: materialise evaluation_report first")
         return found.iloc[0].to_dict()

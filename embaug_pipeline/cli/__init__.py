@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from embaug_pipeline.cli import graph, labels, predict, serve, ui
+from embaug_pipeline.cli import graph, labels, predict, serve, studies, ui
 from embaug_pipeline.cli.common import EXIT_BELOW_FLOOR, EXIT_FAILED, EXIT_USAGE
 from embaug_pipeline.cli.limits import fit_address_space
 
@@ -23,7 +23,7 @@ __all__ = ["EXIT_BELOW_FLOOR", "EXIT_FAILED", "EXIT_USAGE", "build_parser", "mai
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="embaug", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (graph, predict, serve, labels, ui):
+    for module in (graph, predict, serve, labels, studies, ui):
         module.add_commands(commands)
     return parser
 

@@ -66,6 +66,22 @@ def test_paper_fractions_and_whole_classes_held_out():
     assert split_fingerprint(split) != split_fingerprint(make_split(categories, 8))
 
 
+@pytest.mark.parametrize("budget", [1, 2, 5, 20])
+def test_a_label_budget_trains_that_many_per_class_and_keeps_products_for_pool_and_h(budget):
+    """min(budget, max(1, half of the class)) training products per known class, by hand:
+    classes of 200, 9, 3 and 1 products (the 200s partly held out)."""
+    categories = catalogue([200] * 10 + [9, 3, 1])
+    split = make_split(categories, 0, SplitConfig(labels_per_class=budget))
+    held = set(held_out_classes(categories, 0, SplitConfig()))
+    trained = split[split["role"] == "train"].groupby("category").size()
+    sizes = dict(zip([f"class_{i}" for i in range(13)], [200] * 10 + [9, 3, 1], strict=True))
+    expected = {c: min(budget, max(1, n // 2)) for c, n in sizes.items() if c not in held}
+    assert trained.to_dict() == expected
+    rest = split[(split["role"] != "train") & split["known"]].groupby("category").size()
+    assert all(rest.get(c, 0) >= 1 for c, n in sizes.items() if c not in held and n > 1)
+    assert set(split.loc[split["category"].isin(held), "role"]) <= {"pool", "select", "holdout"}
+
+
 def test_trials_hold_out_different_classes_while_the_catalogue_allows():
     categories = catalogue([30] * 7 + [3])  # 7 eligible classes, 10% rounds to one per trial
     config = SplitConfig()
