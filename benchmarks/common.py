@@ -284,12 +284,13 @@ def main(
     part: Callable[[argparse.Namespace], str] = lambda args: "",
 ) -> None:
     """What every `python -m benchmarks.NAME` does: parse its flags, run, print, write NAME.json
-    (NAME_full.json with --full, the whole-catalogue variant, or NAME_PART.json for a part that
-    runs on its own, `part(args)`; so they can all stand side by side)."""
+    (NAME_full.json with --full, the whole-catalogue variant, NAME_PART.json for a part that
+    runs on its own, `part(args)`, and NAME_PART_full.json for both; so they can all stand
+    side by side)."""
     setup_logging()
     args = parser().parse_args()
     result = run(args)
     print(render(result))
-    suffix = "full" if getattr(args, "full", False) else part(args)
+    suffix = "_".join(filter(None, [part(args), "full" if getattr(args, "full", False) else ""]))
     results = f"{name}_{suffix}" if suffix else name
     print(f"written: {write(results, result, module=f'benchmarks.{name}')}")

@@ -82,6 +82,7 @@ METHODS = (
     "knn_aug",
     "label_prop",
     "knn_aug__soft_e_stitchup",
+    "logreg__knn_distance",
 )
 
 

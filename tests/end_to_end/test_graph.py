@@ -55,9 +55,26 @@ def test_one_mlflow_run_per_partition_with_per_epoch_metrics(graph_run):
         assert 0 <= run.data.metrics["holdout/weighted_auc"] <= 1
         assert run.data.tags["mlflow.parentRunId"]
         history = client.get_metric_history(run.info.run_id, "epoch/overall_acc")
-        expected_steps = [] if tags["embaug.method"] == "logreg" else [1, 2, 3]
+        untrained = tags["embaug.method"].startswith("logreg")  # no epochs; a combination reuses
+        expected_steps = [] if untrained else [1, 2, 3]
         assert [m.step for m in history] == expected_steps
         assert run.data.params["epochs"] == "3"
+
+
+def test_an_open_set_combination_reuses_its_parts_model_and_fits_only_the_scorer(graph_run):
+    """logreg__knn_distance loads logreg's model from logreg's run of the same trial (same
+    predictions on known classes: identical top-1) and adds the kNN "none" decision."""
+    home, _, results, _ = graph_run
+    client = mlflow.MlflowClient(home.mlflow_uri)
+    experiment = client.get_experiment_by_name("embaug").experiment_id
+    combos = client.search_runs([experiment], "tags.`embaug.method` = 'logreg__knn_distance'")
+    assert len(combos) == 2
+    assert all(run.data.params["base_reused"] == "True" for run in combos)
+    assert all(run.data.params["scorer"] == "knn_distance" for run in combos)
+    top1 = results[results["metric"] == "top1_known"].pivot(
+        index="trial", columns="method", values="value"
+    )
+    assert (top1["logreg__knn_distance"] == top1["logreg"]).all()
 
 
 def test_mlflow_shows_training_runs_with_their_split_grouped_under_a_parent(graph_run):

@@ -188,6 +188,42 @@ def test_embaug_predict_categorises_a_file_of_products_training_never_saw(
     assert (answered["category"].notna() | (answered["none"] == "True")).all()
 
 
+def test_an_open_set_production_model_returns_its_score_in_predict_and_serving(
+    graph_run, tmp_path: Path
+):
+    """With an open-set method recommended, the production model, `embaug predict` and the
+    served pyfunc return each product's open-set score; a plain model leaves it empty. (The
+    next test's retraining rewrites the recommendation.)"""
+    from embaug_core.tracking.registry import MODEL_NAME
+
+    home, instance, _, _ = graph_run
+    store = Store(home.duckdb_path)
+    products = store.products().dropna(subset=["category"]).head(5)
+    rows = products[["product_id", "title", "description"]].rename(columns={"product_id": "id"})
+    rows.to_csv(tmp_path / "known.csv", index=False)
+    plain = tmp_path / "plain.csv"
+    assert main(["predict", str(tmp_path / "known.csv"), "-o", str(plain)]) == 0
+    assert pd.read_csv(plain)["open_set_score"].isna().all()
+
+    recommendation = store.recommendation()
+    store.replace_tables(
+        {"recommendation": pd.DataFrame([{**recommendation, "method": "logreg__knn_distance"}])}
+    )
+    result = definitions.materialize(selection=["production_model"], instance=instance)
+    assert (
+        result.asset_materializations_for_node("production_model")[0].metadata["method"].value
+        == "logreg__knn_distance"
+    )
+    scored = tmp_path / "scored.csv"
+    assert main(["predict", str(tmp_path / "known.csv"), "-o", str(scored)]) == 0
+    table = pd.read_csv(scored)
+    assert table["open_set_score"].between(-1, 1).all()  # a cosine similarity
+    mlflow.set_tracking_uri(home.mlflow_uri)
+    served = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@production")
+    answer = served.predict(products[["title", "description"]].reset_index(drop=True))
+    assert answer["open_set_score"].to_numpy() == pytest.approx(table["open_set_score"], abs=1e-5)
+
+
 def test_peoples_labels_come_back_in_and_the_retraining_trains_on_them(
     graph_run, kaggle_slice: Path, tmp_path: Path, capsys
 ):
