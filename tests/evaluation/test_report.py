@@ -120,6 +120,13 @@ def test_report_page_recommends_first_and_escapes_what_it_shows(tmp_path):
     assert "0.7000 ± 0.1000" in page
     assert "<script>x</script>" not in page and "&lt;script&gt;" in page
     assert "&lt;b&gt;a&lt;/b&gt;" in page and "— none (products of held-out classes) —" in page
+    assert "Not run yet." in page  # the studies' section says how to run them
+    report.not_served = "logreg's mean weighted AUC 0.812 is under the floor 0.9"
+    blocked = report.write(tmp_path / "blocked.html").read_text()
+    first_screen = blocked[: blocked.index('id="comparison"')]
+    assert "No production model: the champion is under the AUC floor" in first_screen
+    assert "Serve logreg" not in first_screen
+    assert "mean weighted AUC 0.812 is under the floor 0.9" in first_screen  # escaped ' before
 
 
 def test_a_comparison_without_a_pair_is_an_empty_table_the_store_keeps(tmp_path):
