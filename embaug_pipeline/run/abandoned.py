@@ -29,7 +29,7 @@ PID_TAG, HOST_TAG = "embaug/pid", "embaug/host"
 LEASE_TAG = "embaug/lease"
 IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 #: The run a retry or re-execution was made from (Dagster's tag).
-PARENT_RUN_TAG = "dagster/parent_run_id"
+RETRIED_FROM_TAG = "dagster/parent_run_id"
 
 
 @contextmanager
@@ -58,7 +58,7 @@ def _alive(pid: int) -> bool:
 def _inherited(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
     """A retry or re-execution starts with its parent's tags, process and lease included,
     until its own process writes them."""
-    parent_id = run.tags.get(PARENT_RUN_TAG)
+    parent_id = run.tags.get(RETRIED_FROM_TAG)
     parent = instance.get_run_by_id(parent_id) if parent_id else None
     mine = [tag for tag in (LEASE_TAG, PID_TAG, HOST_TAG) if tag in run.tags]
     return parent is not None and all(parent.tags.get(tag) == run.tags[tag] for tag in mine)
