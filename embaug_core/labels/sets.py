@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from embaug_core.embeddings.vectors import ProductVectors
+from embaug_core.labels.index import KINDS, STORAGES, NeighbourIndex
 from embaug_core.labels.knn import AugmentedLabels, augment_labels, propagate_labels
 
 #: H: the roles never labelled by augmentation (the selection part S and the rest).
@@ -25,7 +26,46 @@ class LabelSettings:
     stop_on: str = field(
         default="shrink", metadata={"doc": "shrink (docs/METHODS.md default) or grow (literal)"}
     )
-    seed: int = field(default=0, metadata={"doc": "Seed of the pool sample of label propagation"})
+    seed: int = field(
+        default=0,
+        metadata={"doc": "Seed of the pool sample of label propagation and of the IVF training"},
+    )
+    index: str = field(
+        default=NeighbourIndex.kind,
+        metadata={"doc": f"How neighbours are found: {', '.join(KINDS)} (approximate, faiss)"},
+    )
+    nlist: int | None = field(
+        default=NeighbourIndex.nlist, metadata={"doc": "IVF lists (None: sqrt of the vectors)"}
+    )
+    nprobe: int = field(default=NeighbourIndex.nprobe, metadata={"doc": "IVF lists a search scans"})
+    ef_search: int = field(
+        default=NeighbourIndex.ef_search, metadata={"doc": "HNSW candidates a search keeps"}
+    )
+    ef_construction: int = field(
+        default=NeighbourIndex.ef_construction,
+        metadata={"doc": "HNSW candidates kept while the graph is built"},
+    )
+    m: int = field(default=NeighbourIndex.m, metadata={"doc": "HNSW links a vector"})
+    storage: str = field(
+        default=NeighbourIndex.storage,
+        metadata={"doc": f"How an approximate index holds the vectors: {', '.join(STORAGES)}"},
+    )
+
+    def __post_init__(self) -> None:
+        self.neighbour_index()  # a bad index setting fails here, before any vector is read
+
+    def neighbour_index(self) -> NeighbourIndex:
+        """The neighbour search these settings ask for (its k-means sample drawn with `seed`)."""
+        return NeighbourIndex(
+            kind=self.index,
+            nlist=self.nlist,
+            nprobe=self.nprobe,
+            ef_search=self.ef_search,
+            ef_construction=self.ef_construction,
+            m=self.m,
+            storage=self.storage,
+            seed=self.seed,
+        )
 
 
 @dataclass(frozen=True)
@@ -50,15 +90,17 @@ def build_label_sets(
     }
     holdout = vectors.rows(split.loc[split["role"].isin(EVALUATED), "product_id"])
     started = time.perf_counter()
-    k = settings.k
-    augmented = augment_labels(vectors.vectors, seeds, holdout, k, settings.stop, settings.stop_on)
+    k, index = settings.k, settings.neighbour_index()
+    augmented = augment_labels(
+        vectors.vectors, seeds, holdout, k, settings.stop, settings.stop_on, index=index
+    )
     seconds = time.perf_counter() - started
     grown = augmented.table()
     pool = vectors.rows(split.loc[split["role"] == "pool", "product_id"])
     n_added = int((grown["step"] > 0).sum())
     rng = np.random.default_rng(settings.seed)
     sample = rng.choice(pool, size=min(n_added, len(pool)), replace=False)
-    spread = propagate_labels(vectors.vectors, seeds, sample, augmented.n_steps, k)
+    spread = propagate_labels(vectors.vectors, seeds, sample, augmented.n_steps, k, index)
     ids = vectors.product_ids
     table = pd.concat(
         [

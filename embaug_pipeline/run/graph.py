@@ -52,6 +52,8 @@ class GraphOptions:
     epochs: int = 48
     training: dict[str, object] = field(default_factory=dict)
     splits: dict[str, object] = field(default_factory=dict)
+    #: label_sets config: k, the neighbour index (index="ivf", nprobe, ...), ...
+    labels: dict[str, object] = field(default_factory=dict)
     report: dict[str, object] = field(default_factory=dict)
 
 
@@ -118,6 +120,7 @@ def materialize_graph(
             **options.catalogue,
         },
         "trial_splits": options.splits,
+        "label_sets": options.labels,
         "trained_models": {"epochs": options.epochs, **options.training},
         "evaluation_report": options.report,
     }

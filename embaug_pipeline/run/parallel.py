@@ -16,7 +16,8 @@ from dataclasses import dataclass, field, replace
 
 import dagster as dg
 
-from embaug_core.common.team import normalise_environment
+from embaug_core.common.team import LEASE_LOST_SECONDS, normalise_environment
+from embaug_pipeline.run.abandoned import IN_PROGRESS, release_abandoned_runs
 from embaug_pipeline.run.runner import GraphFailure, run_assets
 
 logger = logging.getLogger(__name__)
@@ -44,9 +45,11 @@ class PartitionRun:
 
 
 def run_partition(run: PartitionRun, instance_ref) -> str:
-    """Execute one run where this function is called (a worker); returns its run id."""
+    """Execute one run where this function is called (a worker); returns its run id. Dask
+    runs a task again when its worker died: the run of that first attempt is released."""
     normalise_environment()  # the instance reads EMBAUG_DATABASE_URL by name
     with dg.DagsterInstance.from_ref(instance_ref) as instance:
+        _fail_orphans(instance, run)
         result = run_assets(list(run.selection), instance, run.config, run.partition_key, run.tags)
     return result.run_id
 
@@ -135,16 +138,13 @@ def _worker_died(error: BaseException) -> bool:
 
 
 def _fail_orphans(instance: dg.DagsterInstance, task: PartitionRun) -> None:
-    """Runs of a dead worker stay STARTED forever: mark them failed, free their pool slots."""
+    """Runs of a dead worker stay STARTED forever: mark them failed, free their pool slots,
+    end their MLflow runs (the database lets go of a dead process's lease a moment after)."""
     runs = instance.get_runs(
-        dg.RunsFilter(
-            tags={TASK_TAG: task.tags[TASK_TAG]},
-            statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED],
-        )
+        dg.RunsFilter(tags={TASK_TAG: task.tags[TASK_TAG]}, statuses=IN_PROGRESS)
     )
-    for run in runs:
-        instance.report_run_failed(run, "its worker died")
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    if runs:
+        release_abandoned_runs(instance, runs, wait=LEASE_LOST_SECONDS)
 
 
 __all__ = ["GraphFailure", "PartitionRun", "Workers", "run_partition"]

@@ -6,24 +6,26 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import time
 
 import dagster as dg
 
+from embaug_core.common.environment import DASK, setting
 from embaug_core.common.home import Home
 from embaug_core.common.team import database_url, ensure_mlflow_schema, normalise_environment
 from embaug_pipeline import definitions
 from embaug_pipeline.conditions import DEMO, TRIGGER_TAG
+from embaug_pipeline.run.abandoned import release_abandoned_runs, run_lease
 
 logger = logging.getLogger(__name__)
-PID_TAG, HOST_TAG = "embaug/pid", "embaug/host"
 #: Where a training run stands in the grid ("model 12 of 50"), shown in its Dagster log.
 COUNTER_TAG = "embaug/grid_position"
 #: Dagster's console log of in-process runs is quiet (the event log keeps everything, and the
 #: command line shows embaug's own progress and one line per failure); EMBAUG_DAGSTER_LOG=INFO
 #: (or `embaug demo --verbose`) prints Dagster's events too.
 CONSOLE_LEVEL_VARIABLE = "EMBAUG_DAGSTER_LOG"
+#: Dagster's own retry of failed runs (team mode) leaves the command line's runs alone.
+NO_RETRY_TAG = "dagster/max_retries"
 
 
 class GraphFailure(RuntimeError):
@@ -56,12 +58,28 @@ storage:  # team mode: runs, event log and schedules in the team database
     postgres_url:
       env: EMBAUG_DATABASE_URL
 """
+DASK_LAUNCHER = """\
+run_launcher:  # every run Dagster launches runs on a worker of the Dask cluster
+  module: embaug_pipeline.run.launcher
+  class: DaskRunLauncher
+  config:
+    scheduler: {address}
+run_monitoring:  # a launched run still waiting for a free worker after an hour is failed
+  enabled: true
+  start_timeout_seconds: 3600
+  max_resume_run_attempts: 0
+run_retries:  # a run whose worker died runs once more; a step's own error is not retried
+  enabled: true
+  max_retries: 1
+  retry_on_asset_or_op_failure: false
+"""
 
 
 def prepare_home() -> Home:
     """Create EMBAUG_HOME and point Dagster at its instance folder. Its dagster.yaml limits
     DuckDB writers to one at a time and runs to the number of cores; in team mode
-    (EMBAUG_DATABASE_URL) it keeps the instance in Postgres, and MLflow's schema is made. The
+    (EMBAUG_DATABASE_URL) it keeps the instance in Postgres, and MLflow's schema is made; with
+    a Dask cluster (EMBAUG_DASK_SCHEDULER) every run Dagster launches goes to its workers. The
     file is rewritten when the mode changes, unless a person took embaug's first line out."""
     normalise_environment()
     home = Home.from_env().create()
@@ -71,6 +89,7 @@ def prepare_home() -> Home:
     header = WRITTEN_BY_EMBAUG.format(mode="team" if team else "single-machine")
     wanted = INSTANCE_YAML.format(header=header, runs=max(2, os.cpu_count() or 1))
     wanted += TEAM_STORAGE if team else ""
+    wanted += DASK_LAUNCHER.format(address=setting(DASK)) if setting(DASK) else ""
     instance_yaml = home.dagster_home / "dagster.yaml"
     found = instance_yaml.read_text() if instance_yaml.exists() else ""
     if not found.strip() or (found.startswith("# Written by embaug") and found != wanted):
@@ -78,34 +97,6 @@ def prepare_home() -> Home:
     if team:
         ensure_mlflow_schema(database_url())
     return home
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def release_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Mark failed the in-process runs of this host whose process is gone (killed, say with
-    SIGKILL), and free the DuckDB pool slots they held: else the next run waits for them
-    forever. Returns their run ids."""
-    runs = instance.get_runs(
-        dg.RunsFilter(
-            statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED],
-            tags={HOST_TAG: socket.gethostname()},
-        )
-    )
-    abandoned = [run for run in runs if not _alive(int(run.tags[PID_TAG]))]
-    for run in abandoned:
-        instance.report_run_failed(run, f"its process {run.tags[PID_TAG]} is gone")
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        logger.warning("run %s was abandoned by a killed process: marked failed", run.run_id)
-    return [run.run_id for run in abandoned]
 
 
 def run_assets(
@@ -127,19 +118,20 @@ def run_assets(
             name: {"config": value} for name, value in (config or {}).items() if name in selection
         },
     }
-    result = definitions.materialize(
-        selection=selection,
-        partition_key=partition_key,
-        run_config=run_config,
-        instance=instance,
-        tags={
-            PID_TAG: str(os.getpid()),
-            HOST_TAG: socket.gethostname(),
-            TRIGGER_TAG: DEMO,  # the automation does not rerun what the command line ran
-            **(tags or {}),
-        },
-        raise_on_error=False,
-    )
+    with run_lease() as process:
+        result = definitions.materialize(
+            selection=selection,
+            partition_key=partition_key,
+            run_config=run_config,
+            instance=instance,
+            tags={
+                **process,
+                TRIGGER_TAG: DEMO,  # the automation does not rerun what the command line ran
+                NO_RETRY_TAG: "0",  # the command line reruns a partition whose worker died
+                **(tags or {}),
+            },
+            raise_on_error=False,
+        )
     logger.info(
         "%s %s: %.1f s", ",".join(selection), partition_key or "", time.perf_counter() - started
     )

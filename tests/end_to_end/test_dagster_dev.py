@@ -164,6 +164,7 @@ def test_schedule_and_sensors_are_running_in_dagster_dev(dagster_dev):
     assert schedules["weekly_retraining"]["scheduleState"]["status"] == "RUNNING"
     sensors = {s["name"]: s["sensorState"]["status"] for s in data["sensorsOrError"]["results"]}
     assert sensors == {
+        "abandoned_runs": "RUNNING",
         "catalogue_changed": "RUNNING",
         "labels_dropped": "RUNNING",
         "retraining_automation": "RUNNING",

@@ -302,3 +302,47 @@ def test_index_settings_are_checked_with_what_is_accepted():
         augment_labels(vectors, {"a": [0]}, [], index="IVF")
     with pytest.raises(TypeError, match="or a NeighbourIndex"):
         propagate_labels(vectors, {"a": [0]}, [1], steps=1, index=4)
+
+
+@pytest.mark.parametrize(
+    ("settings", "built"),
+    [
+        ({"index": "ivf", "nlist": 8, "storage": "sq8"}, "IVF8,SQ8"),
+        ({"index": "hnsw", "m": 8}, "HNSW8,Flat"),
+    ],
+)
+def test_label_settings_choose_the_index_of_a_trials_label_sets(caplog, settings, built):
+    """The index of label_sets' config reaches both the augmentation and the propagation, and
+    grows nearly the labels exact search grows."""
+    import logging
+
+    import pandas as pd
+
+    from embaug_core.embeddings.vectors import ProductVectors
+    from embaug_core.labels.sets import LabelSettings, build_label_sets
+
+    vectors, cluster = clustered(3000, 16, 6, seed=4)
+    ids = np.array([f"p{i:04d}" for i in range(len(vectors))])
+    role = np.full(len(vectors), "pool", dtype=object)
+    role[:60], role[60:600] = "train", "holdout"
+    split = pd.DataFrame({"product_id": ids, "category": cluster.astype(str), "role": role})
+    products = ProductVectors(ids, cluster.astype(str), vectors)
+    exact = build_label_sets(products, split, LabelSettings()).table
+    with caplog.at_level(logging.INFO, logger="embaug_core.labels.index"):
+        approximate = build_label_sets(products, split, LabelSettings(**settings)).table
+    assert caplog.text.count(f"built a faiss {built} index") == 2  # augmentation, propagation
+
+    def labels(table: pd.DataFrame, source: str) -> pd.Series:
+        chosen = table[table["source"] == source]
+        return pd.Series(chosen["label"].to_numpy(), index=chosen["product_id"])
+
+    grown, exact_grown = labels(approximate, "knn_aug"), labels(exact, "knn_aug")
+    same = (grown.reindex(exact_grown.index) == exact_grown).sum()
+    assert same >= 0.9 * max(len(grown), len(exact_grown))
+    # Propagation spreads over a pool sample as large as the augmentation: compare where both
+    # labelled a product.
+    spread, exact_spread = labels(approximate, "label_prop"), labels(exact, "label_prop")
+    both = spread.index.intersection(exact_spread.index)
+    assert len(both) and (spread[both] == exact_spread[both]).mean() >= 0.95
+    with pytest.raises(ValueError, match="exact search reads the vectors as given"):
+        LabelSettings(storage="sq8")  # refused before any vector is read

@@ -69,7 +69,7 @@ def label_sets(
         db.record_made_from("label_sets", trial, made_from)
     quality = label_quality(table, split)
     overall = quality[quality["label"] == "ALL"].set_index("source")
-    context.log.info(f"{steps} steps in {seconds:.1f} s\n{overall}")
+    context.log.info(f"{steps} steps in {seconds:.1f} s ({config.index} search)\n{overall}")
     problems = label_set_problems(table, split)
     check = dg.AssetCheckResult(
         check_name=LABELS_CHECK, passed=not any(problems.values()), metadata=problems
@@ -79,6 +79,7 @@ def label_sets(
         check_results=[check],
         metadata={
             "reused": reused,
+            "neighbour_index": config.index,
             "steps": steps,
             "augmentation_seconds": round(seconds, 2),
             **{
