@@ -92,11 +92,14 @@ class EncodersResource(dg.ConfigurableResource):
         """The encoder identity of each feature in use (titles and descriptions share one)."""
         return {f: (self.image() if f == "image" else self.text()).identity for f in features}
 
-    def vectors(self, store: Store) -> tuple[ProductVectors, Lineage]:
+    def vectors(
+        self, store: Store, trials: list[str] | None = None
+    ) -> tuple[ProductVectors, Lineage]:
         """The product matrix of the catalogue in the store (read once per process and shared
-        through a memory-mapped file), and what is current for it."""
+        through a memory-mapped file), and what is current for it (for `trials` only, if
+        given: each trial costs reading its split)."""
         identities = self.identities(store.catalogue()["features"])
-        lineage = current_lineage(store, identities)
+        lineage = current_lineage(store, identities, trials)
         vectors = cached_vectors(
             Home.from_env().vectors,
             lineage.vectors_sha256,
@@ -117,9 +120,10 @@ class EncodersResource(dg.ConfigurableResource):
             identities=self.identities(features),
         )
 
-    def lineage(self, store: Store) -> Lineage:
-        """What is current in the store for these encoders (no vectors read)."""
-        return current_lineage(store, self.identities(store.catalogue()["features"]))
+    def lineage(self, store: Store, trials: list[str] | None = None) -> Lineage:
+        """What is current in the store for these encoders (no vectors read), for `trials`
+        only if given."""
+        return current_lineage(store, self.identities(store.catalogue()["features"]), trials)
 
 
 class MlflowResource(dg.ConfigurableResource):
