@@ -15,6 +15,7 @@ from embaug_core.embeddings.encoders import (
     DEFAULT_IMAGE_SIZE,
     DEFAULT_MAX_LENGTH,
     DEFAULT_MODEL,
+    DEFAULT_PRECISION,
     ImageEncoder,
     TextEncoder,
 )
@@ -51,6 +52,10 @@ class EncodersResource(dg.ConfigurableResource):
     text_model_dir: str = ""
     text_max_length: int = DEFAULT_MAX_LENGTH
     text_batch_size: int = Field(0, description="0: 64 on a CPU, 256 on a GPU")
+    text_precision: str = Field(
+        DEFAULT_PRECISION,
+        description="fp32, or int8 (ONNX Runtime's dynamic quantisation, CPU; cached apart)",
+    )
     image_model: str = DEFAULT_MODEL
     image_checkpoint: str = ""
     image_size: int = DEFAULT_IMAGE_SIZE
@@ -65,6 +70,7 @@ class EncodersResource(dg.ConfigurableResource):
                 "max_length": self.text_max_length,
                 "batch_size": self.text_batch_size,
                 "device": self.device,
+                "precision": self.text_precision,
             }
         return {
             "model_name": self.image_model,
@@ -114,6 +120,7 @@ class EncodersResource(dg.ConfigurableResource):
             features=tuple(features),
             text_model_dir=self.text_model_dir,
             text_max_length=self.text_max_length,
+            text_precision=self.text_precision,
             image_model=self.image_model,
             image_checkpoint=self.image_checkpoint,
             image_size=self.image_size,
