@@ -30,6 +30,7 @@ from embaug_core.training.methods import get_method
 from embaug_core.training.train import TrainConfig
 
 FIGURES = ("overall_acc", "none_acc")
+DEFAULT = f"the default: sample {CurveSettings().curve_sample}, every {CurveSettings().curve_every}"
 
 
 def curves(args: argparse.Namespace) -> pd.DataFrame:
@@ -43,6 +44,7 @@ def curves(args: argparse.Namespace) -> pd.DataFrame:
     settings = [("all of H, every epoch", CurveSettings(0, 1))]
     settings += [(f"sample {n}, every epoch", CurveSettings(n, 1)) for n in args.samples if n]
     settings += [(f"all of H, every {k}", CurveSettings(0, k)) for k in args.every if k > 1]
+    settings += [(DEFAULT, CurveSettings())]
     rows = []
     config = TrainConfig(epochs=args.epochs)
     for trial in trials:
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> dict:
     result = pd.DataFrame(rows)
     base = result.loc[0, "median_seconds"]
     result["time_ratio"] = result["median_seconds"] / base
-    chosen = result[result["setting"] == f"sample {CurveSettings().curve_sample}, every epoch"]
+    chosen = result[result["setting"] == DEFAULT]
     targets = []
     if len(chosen):
         targets.append(

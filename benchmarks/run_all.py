@@ -64,6 +64,8 @@ FULL = {
 ON_REQUEST = {
     "neighbours_ann": "Label augmentation at 1M vectors, exact against approximate neighbours",
     "memory": "Memory: peak resident set size as the catalogue grows",
+    "int8": "int8 encoders: rate, cosine to fp32 and the report's figures",
+    "test_tiers": "Test tiers: the fast tier's wall time",
 }
 ALL = BENCHMARKS | FULL | ON_REQUEST
 #: Where --full builds its store (git-ignored; replaced by every --full run, as cold must be).

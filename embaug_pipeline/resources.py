@@ -15,6 +15,7 @@ from embaug_core.embeddings.encoders import (
     DEFAULT_IMAGE_SIZE,
     DEFAULT_MAX_LENGTH,
     DEFAULT_MODEL,
+    DEFAULT_PRECISION,
     ImageEncoder,
     TextEncoder,
 )
@@ -51,6 +52,10 @@ class EncodersResource(dg.ConfigurableResource):
     text_model_dir: str = ""
     text_max_length: int = DEFAULT_MAX_LENGTH
     text_batch_size: int = Field(0, description="0: 64 on a CPU, 256 on a GPU")
+    text_precision: str = Field(
+        DEFAULT_PRECISION,
+        description="fp32, or int8 (ONNX Runtime's dynamic quantisation, CPU; cached apart)",
+    )
     image_model: str = DEFAULT_MODEL
     image_checkpoint: str = ""
     image_size: int = DEFAULT_IMAGE_SIZE
@@ -65,6 +70,7 @@ class EncodersResource(dg.ConfigurableResource):
                 "max_length": self.text_max_length,
                 "batch_size": self.text_batch_size,
                 "device": self.device,
+                "precision": self.text_precision,
             }
         return {
             "model_name": self.image_model,
@@ -92,11 +98,14 @@ class EncodersResource(dg.ConfigurableResource):
         """The encoder identity of each feature in use (titles and descriptions share one)."""
         return {f: (self.image() if f == "image" else self.text()).identity for f in features}
 
-    def vectors(self, store: Store) -> tuple[ProductVectors, Lineage]:
+    def vectors(
+        self, store: Store, trials: list[str] | None = None
+    ) -> tuple[ProductVectors, Lineage]:
         """The product matrix of the catalogue in the store (read once per process and shared
-        through a memory-mapped file), and what is current for it."""
+        through a memory-mapped file), and what is current for it (for `trials` only, if
+        given: each trial costs reading its split)."""
         identities = self.identities(store.catalogue()["features"])
-        lineage = current_lineage(store, identities)
+        lineage = current_lineage(store, identities, trials)
         vectors = cached_vectors(
             Home.from_env().vectors,
             lineage.vectors_sha256,
@@ -111,15 +120,17 @@ class EncodersResource(dg.ConfigurableResource):
             features=tuple(features),
             text_model_dir=self.text_model_dir,
             text_max_length=self.text_max_length,
+            text_precision=self.text_precision,
             image_model=self.image_model,
             image_checkpoint=self.image_checkpoint,
             image_size=self.image_size,
             identities=self.identities(features),
         )
 
-    def lineage(self, store: Store) -> Lineage:
-        """What is current in the store for these encoders (no vectors read)."""
-        return current_lineage(store, self.identities(store.catalogue()["features"]))
+    def lineage(self, store: Store, trials: list[str] | None = None) -> Lineage:
+        """What is current in the store for these encoders (no vectors read), for `trials`
+        only if given."""
+        return current_lineage(store, self.identities(store.catalogue()["features"]), trials)
 
 
 class MlflowResource(dg.ConfigurableResource):

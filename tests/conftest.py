@@ -1,11 +1,18 @@
-"""Shared fixtures: small catalogues in the real file layouts, cut from the real dataset."""
+"""Shared fixtures: small catalogues in the real file layouts, cut from the real dataset (read
+once per test run), the encoders, and the whole graph materialised once; the two test tiers
+(`--fast`), and the strict mode of `make test` and CI."""
 
 from __future__ import annotations
 
 import csv
 import gzip
 import json
+import os
 import shutil
+import subprocess
+import sys
+from collections import Counter
+from functools import cache
 from pathlib import Path
 
 import dagster as dg
@@ -13,10 +20,91 @@ import pandas as pd
 import pytest
 
 from embaug_core.common.home import Home
+from embaug_pipeline.run import graph
 from embaug_pipeline.run.graph import GraphOptions, materialize_graph
+from tests.end_to_end.servers import postgres_binaries
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fashion-products"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "fashion-products"
 CLASSES = ("Tshirts", "Watches", "Casual Shoes", "Handbags", "Sunglasses", "Belts")
+#: Set by `make test` (and so by CI): a missing dataset or Postgres fails the run instead of
+#: skipping most of it. Without it a developer without the data still runs the unit tests.
+STRICT = "EMBAUG_TESTS_STRICT"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        help="the fast tier: leave out tests marked slow, and fail a test that starts a "
+        "subprocess or runs the whole graph without being marked slow",
+    )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not os.environ.get(STRICT):
+        return
+    missing = [
+        what
+        for what, present in (
+            (f"the real catalogue at {SHARED}", (SHARED / "styles.csv").is_file()),
+            ("PostgreSQL server binaries (pg_ctl, initdb)", postgres_binaries() is not None),
+        )
+        if not present
+    ]
+    if missing:
+        pytest.exit(f"{STRICT} is set and these are missing: {'; '.join(missing)}", returncode=1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every user of `graph_run` is slow; with --fast only the others run."""
+    for item in items:
+        if "graph_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+    if config.getoption("--fast"):
+        slow = [item for item in items if item.get_closest_marker("slow")]
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
+#: Code of the project: a subprocess it starts is the test's doing (a library's own, such as
+#: GitPython asking `git --version` when MLflow starts a run, is not).
+OWN_CODE = tuple(str(ROOT / name) for name in ("tests", "embaug_core", "embaug_pipeline"))
+
+
+def _started_by_own_code() -> bool:
+    """Whether the code that asked for the subprocess (the first caller outside the
+    subprocess module and this file) is the project's."""
+    frame = sys._getframe(2)
+    while frame and frame.f_code.co_filename in (subprocess.__file__, __file__):
+        frame = frame.f_back
+    return bool(frame) and frame.f_code.co_filename.startswith(OWN_CODE)
+
+
+@pytest.fixture(autouse=True)
+def _fast_tier_stays_fast(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """In the fast tier, a test that starts a subprocess or a whole-graph run fails, so a new
+    slow test cannot slip in unmarked."""
+    if not request.config.getoption("--fast"):
+        yield
+        return
+    found: list[str] = []
+    popen = subprocess.Popen.__init__
+
+    def refuse(what: str):
+        found.append(what)
+        raise RuntimeError(f"{what} in the fast tier: mark the test @pytest.mark.slow")
+
+    def guarded_popen(self, *args, **kwargs):
+        if _started_by_own_code():
+            refuse(f"a subprocess ({args[0] if args else kwargs.get('args')})")
+        popen(self, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded_popen)
+    monkeypatch.setattr(graph, "materialise_grid", lambda *a, **k: refuse("a whole-graph run"))
+    yield
+    if found:
+        pytest.fail(f"{', '.join(found)} in the fast tier: mark the test @pytest.mark.slow")
 
 
 def real_catalogue() -> Path:
@@ -25,12 +113,23 @@ def real_catalogue() -> Path:
     return SHARED
 
 
+@cache
+def _real_styles() -> pd.DataFrame:
+    return pd.read_csv(real_catalogue() / "styles.csv", dtype=str)
+
+
+@cache
+def _real_description_lines() -> dict[str, str]:
+    """Each product's line of styles.jsonl.gz by id (parsing it takes seconds: once a run)."""
+    with gzip.open(real_catalogue() / "styles.jsonl.gz", "rt", encoding="utf-8") as lines:
+        return {str(json.loads(line)["data"]["id"]): line for line in lines}
+
+
 def write_kaggle_slice(
     target: Path, per_class: int = 12, classes: tuple[str, ...] = CLASSES
 ) -> pd.DataFrame:
     """Copy `per_class` real products of each class (rows, images, descriptions) to `target`."""
-    source = real_catalogue()
-    styles = pd.read_csv(source / "styles.csv", dtype=str)
+    source, styles = real_catalogue(), _real_styles()
     chosen = pd.concat(
         [styles[styles["articleType"] == c].sort_values("id").head(per_class) for c in classes]
     )
@@ -41,14 +140,28 @@ def write_kaggle_slice(
             source / "images" / f"{product_id}.jpg", target / "images" / f"{product_id}.jpg"
         )
     wanted = set(chosen["id"])
-    with (
-        gzip.open(source / "styles.jsonl.gz", "rt", encoding="utf-8") as lines,
-        gzip.open(target / "styles.jsonl.gz", "wt", encoding="utf-8") as out,
-    ):
-        for line in lines:
-            if str(json.loads(line)["data"]["id"]) in wanted:
+    with gzip.open(target / "styles.jsonl.gz", "wt", encoding="utf-8") as out:
+        for product_id, line in _real_description_lines().items():
+            if product_id in wanted:
                 out.write(line)
     return chosen
+
+
+@pytest.fixture
+def embeddings_written(monkeypatch: pytest.MonkeyPatch) -> Counter:
+    """Vectors this process writes to the embedding cache, by encoder: what the table cannot
+    count, since a vector written twice is kept once (its key is encoder and content)."""
+    from embaug_core.store.embeddings import EmbeddingTables
+
+    written: Counter = Counter()
+    write = EmbeddingTables.write_embeddings
+
+    def counted(self, encoder: str, hashes, vectors) -> None:
+        written[encoder] += len(hashes)
+        write(self, encoder, hashes, vectors)
+
+    monkeypatch.setattr(EmbeddingTables, "write_embeddings", counted)
+    return written
 
 
 @pytest.fixture(scope="session")

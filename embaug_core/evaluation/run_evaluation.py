@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from embaug_core.evaluation.figures import epochs_figure, roc_figure, threshold_figure
+from embaug_core.evaluation.figures import roc_figure, threshold_figure
 from embaug_core.evaluation.metrics import per_class_report, threshold_sweep
 from embaug_core.evaluation.roc import weighted_roc_curve
 
@@ -33,12 +33,10 @@ def run_tables(
 def run_figures(
     tables: dict[str, pd.DataFrame], name: str, threshold: float, weighted_auc: float
 ) -> dict[str, bytes]:
-    """The run's figures as PNG bytes, drawn from its tables."""
+    """The run's figures as PNG bytes, drawn from its tables. Not the per-epoch curve: MLflow
+    charts its `epoch/*` metrics itself, and drawing it cost a third of a partition's figures."""
     one = {"method": name, "trial": 0}
-    figures = {
+    return {
         "threshold_sweep": threshold_figure(tables["sweep"].assign(**one), threshold),
         "roc": roc_figure(tables["roc"].assign(**one), {name: weighted_auc}),
     }
-    if "history" in tables:
-        figures["epochs"] = epochs_figure(tables["history"].assign(**one), threshold)
-    return figures

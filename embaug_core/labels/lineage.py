@@ -59,11 +59,19 @@ class Lineage:
         return table[table[column].isin(self.keys())]
 
 
-def current_lineage(store: Store, encoders: Mapping[str, str]) -> Lineage:
+def current_lineage(
+    store: Store, encoders: Mapping[str, str], only: Iterable[str] | None = None
+) -> Lineage:
     """The lineage of what the store holds now; `encoders` maps each feature in use to its
-    encoder's identity. Trials whose split was made on an older catalogue are not current."""
+    encoder's identity. Trials whose split was made on an older catalogue are not current.
+    `only` names the trials to look at (None: all), since each costs reading its split."""
     catalogue = str(store.catalogue()["sha256"])
-    trials = [t for t, sha in store.split_catalogues().items() if sha == catalogue]
+    wanted = None if only is None else set(only)
+    trials = [
+        t
+        for t, sha in store.split_catalogues().items()
+        if sha == catalogue and (wanted is None or t in wanted)
+    ]
     return Lineage(
         catalogue_sha256=catalogue,
         vectors_sha256=vectors_sha256(catalogue, encoders),

@@ -25,6 +25,7 @@ from embaug_core.embeddings.encoders import (
     DEFAULT_IMAGE_SIZE,
     DEFAULT_MAX_LENGTH,
     DEFAULT_MODEL,
+    DEFAULT_PRECISION,
     ImageEncoder,
     TextEncoder,
 )
@@ -52,13 +53,16 @@ class EncoderSpec:
     features: tuple[str, ...]
     text_model_dir: str = ""
     text_max_length: int = DEFAULT_MAX_LENGTH
+    text_precision: str = DEFAULT_PRECISION
     image_model: str = DEFAULT_MODEL
     image_checkpoint: str = ""
     image_size: int = DEFAULT_IMAGE_SIZE
     identities: dict[str, str] = field(default_factory=dict)
 
     def text(self) -> TextEncoder:
-        return TextEncoder(self.text_model_dir or None, self.text_max_length)
+        return TextEncoder(
+            self.text_model_dir or None, self.text_max_length, precision=self.text_precision
+        )
 
     def image(self) -> ImageEncoder:
         return ImageEncoder(self.image_model, self.image_checkpoint or None, self.image_size)

@@ -1,5 +1,5 @@
-"""One run of a method, logged to MLflow as it trains: the training itself is
-`experiment.run_method`; this adds the run's params, per-epoch metrics, figures and model."""
+"""One run of a method, logged to MLflow: the training itself is `experiment.run_method`;
+this adds the run's params, per-epoch metrics, figures and model."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from embaug_core.evaluation.run_evaluation import run_figures, run_tables
 from embaug_core.tracking import TAG_MODEL_URI
 from embaug_core.tracking.pyfunc import log_classifier
 from embaug_core.tracking.runs import (
-    EPOCH,
     SplitDataset,
     TrackedRun,
     log_dataset,
     log_evaluation,
+    log_history,
     logged_name,
 )
 from embaug_core.training.experiment import CurveSettings, TrialData, run_method
@@ -45,9 +45,7 @@ def train_tracked(
     history: list[dict[str, float]] = []
 
     def log_epoch(epoch: int, values: dict[str, float]) -> None:
-        history.append({"epoch": epoch, **values})
-        logged = {EPOCH + name: value for name, value in values.items()}
-        mlflow.log_metrics(logged, step=epoch)
+        history.append({"epoch": epoch, **values})  # logged in batches after training
 
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
         if dataset is not None:
@@ -68,6 +66,7 @@ def train_tracked(
         )
         curve = curve or CurveSettings()
         result = run_method(method, data, threshold, config, augmentation, log_epoch, curve, base)
+        log_history(run.info.run_id, history)
         mlflow.log_metrics({logged_name(k): v for k, v in result.metrics.items()})
         tables = run_tables(
             result.probs, data.y_eval, data.classes, threshold, pd.DataFrame(history)

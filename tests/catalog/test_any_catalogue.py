@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from embaug_core.catalog import load_catalog
 from embaug_core.store import Store
@@ -31,6 +32,7 @@ def _plain(kaggle_slice: Path, folder: Path, columns: list[str]) -> Path:
     return path
 
 
+@pytest.mark.slow  # the whole graph
 def test_an_image_only_catalogue_with_its_own_label_column_runs_end_to_end(
     kaggle_slice: Path, tmp_path: Path, monkeypatch, capsys
 ):
@@ -72,6 +74,7 @@ def test_a_text_only_catalogue_loads_without_images(kaggle_slice: Path, tmp_path
     assert len(catalog.products) == 72 and catalog.images == {}
 
 
+@pytest.mark.slow  # the whole graph
 def test_a_catalogue_with_five_percent_labelled_is_categorised_end_to_end(
     tmp_path: Path, monkeypatch, capsys
 ):

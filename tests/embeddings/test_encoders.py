@@ -295,3 +295,19 @@ def test_a_broken_export_leaves_no_file_and_falls_back(tmp_path: Path, monkeypat
 def test_an_unknown_runtime_is_refused():
     with pytest.raises(ValueError, match="runtime"):
         TextEncoder(runtime="tensorflow")
+
+
+def test_int8_is_cached_apart_from_fp32_and_close_to_it(onnx_cache: Path):
+    """int8 is another encoder (its own identity: no cache mixes the two), quantised once from
+    the same exported graph and kept beside it; fp32 keeps the identity it always had."""
+    fp32 = TextEncoder(cache_dir=onnx_cache)
+    int8 = TextEncoder(cache_dir=onnx_cache, precision="int8")
+    assert int8.identity != fp32.identity == TextEncoder(runtime="torch").identity
+    texts = ["Red running shoes", "Turtle Check Men Navy Blue Shirt", ""]
+    assert cosines(int8.encode(texts), fp32.encode(texts)).min() > 0.9
+    assert sorted(path.name.endswith(".int8.onnx") for path in onnx_cache.iterdir()) == [
+        False,
+        True,
+    ]
+    with pytest.raises(ValueError, match="int8"):
+        TextEncoder(runtime="torch", precision="int8")

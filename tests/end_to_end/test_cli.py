@@ -46,6 +46,7 @@ def test_a_catalogue_that_cannot_be_used_is_one_clear_line(tmp_path, monkeypatch
     assert err[-1] == "(--verbose shows the whole error)" and len(err) <= 4
 
 
+@pytest.mark.slow  # the whole graph
 def test_a_champion_under_the_floor_is_an_outcome_not_a_traceback(
     kaggle_slice, tmp_path, monkeypatch, capsys
 ):
@@ -64,6 +65,7 @@ def test_a_champion_under_the_floor_is_an_outcome_not_a_traceback(
     assert not (tmp_path / "home" / "reports" / "labeling_queue.csv").exists()
 
 
+@pytest.mark.slow  # `embaug demo` as a process
 def test_an_address_space_limit_too_small_is_one_line_not_a_segfault(tmp_path):
     """Under `ulimit -v 4G` torch's CUDA build cannot even be mapped (it crashed with SIGSEGV
     in benchmarks.hostile): the command says so before any work and exits 2."""

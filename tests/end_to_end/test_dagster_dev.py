@@ -31,6 +31,9 @@ from embaug_pipeline.run.graph import GraphOptions, materialize_graph
 from embaug_pipeline.run.runner import prepare_home
 from tests.conftest import write_kaggle_slice
 
+#: Starts `dagster dev` (webserver and daemon) as processes.
+pytestmark = pytest.mark.slow
+
 WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 TRIALS = ("trial_0", "trial_1")
 #: A small grid keeps the retraining test well inside its limits on a busy machine, and still

@@ -11,6 +11,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
+#: Starts `embaug ui` (the Dagster and MLflow servers) as a process.
+pytestmark = pytest.mark.slow
+
 
 def _free_port() -> int:
     with socket.socket() as sock:

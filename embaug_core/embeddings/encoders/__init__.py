@@ -2,12 +2,17 @@
 
 from embaug_core.embeddings.encoders.base import Encoder
 from embaug_core.embeddings.encoders.image import DEFAULT_IMAGE_SIZE, DEFAULT_MODEL, ImageEncoder
-from embaug_core.embeddings.encoders.text import DEFAULT_MAX_LENGTH, TextEncoder
+from embaug_core.embeddings.encoders.text import (
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_PRECISION,
+    TextEncoder,
+)
 
 __all__ = [
     "DEFAULT_IMAGE_SIZE",
     "DEFAULT_MAX_LENGTH",
     "DEFAULT_MODEL",
+    "DEFAULT_PRECISION",
     "Encoder",
     "ImageEncoder",
     "TextEncoder",

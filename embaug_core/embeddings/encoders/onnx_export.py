@@ -117,6 +117,27 @@ def export(model_dir: Path, target: Path, tokenizer) -> None:
         raw.unlink(missing_ok=True)
 
 
+def quantize(source: Path, target: Path) -> None:
+    """Dynamic int8 quantisation of the exported graph (ONNX Runtime's `quantize_dynamic`):
+    weights of the matrix products stored as int8, activations quantised batch by batch at run
+    time. Less arithmetic, not the same vectors: it has an identity of its own.
+
+    Scales per output channel, which kept the vectors nearer fp32's than one scale per tensor
+    in a first try (benchmarks/int8.py measures the cosine). The fused graph's own operators
+    carry no type for the quantiser to infer: float is said outright.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        str(source),
+        str(target),
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+
+
 def session(path: Path):
     """An ONNX Runtime CPU session with as many threads as PyTorch uses, so one setting
     (torch.set_num_threads, OMP_NUM_THREADS) governs both encoders."""

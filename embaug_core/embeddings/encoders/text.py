@@ -29,6 +29,7 @@ from embaug_core.embeddings.encoders.onnx_export import (
     default_cache_dir,
     export,
     last_two_layer_mean,
+    quantize,
     run,
     session,
 )
@@ -46,6 +47,11 @@ def bundled_text_model() -> Path:
 RUNTIMES = ("onnxruntime", "torch")
 #: Tokens per text: longer descriptions are cut.
 DEFAULT_MAX_LENGTH = 256
+#: fp32, or int8: the graph quantised dynamically (ONNX Runtime only), under an identity of its
+#: own so that no cache mixes the two (benchmarks/int8.py measures what it changes).
+PRECISIONS = ("fp32", "int8")
+DEFAULT_PRECISION = "fp32"
+INT8_IDENTITY = ":int8"
 
 
 class TextEncoder:
@@ -59,6 +65,7 @@ class TextEncoder:
         runtime: str = "onnxruntime",
         cache_dir: str | Path | None = None,
         device: str = "auto",
+        precision: str = DEFAULT_PRECISION,
     ):
         self.model_dir = Path(model_dir) if model_dir else bundled_text_model()
         if not (self.model_dir / "config.json").is_file():
@@ -72,6 +79,11 @@ class TextEncoder:
         self.batch_size = default_batch(batch_size, self.device, cpu=64, gpu=256)
         # ONNX Runtime is the CPU's fast path; on a GPU PyTorch runs the same model there.
         self.runtime = runtime if self.device.type == "cpu" else "torch"
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r}: one of {', '.join(PRECISIONS)}")
+        if precision == "int8" and self.runtime != "onnxruntime":
+            raise ValueError("int8 runs on ONNX Runtime on the CPU only (runtime onnxruntime)")
+        self.precision = precision
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
 
     @cached_property
@@ -84,7 +96,8 @@ class TextEncoder:
             digest.update(path.name.encode())
             digest.update(str(path.stat().st_size).encode())
         name = "all-MiniLM-L6-v2" if self.model_dir == bundled_text_model() else self.model_dir.name
-        return f"text:{name}:{digest.hexdigest()[:12]}:last2mean:len{self.max_length}"
+        int8 = INT8_IDENTITY if self.precision == "int8" else ""  # fp32's is unchanged
+        return f"text:{name}:{digest.hexdigest()[:12]}:last2mean:len{self.max_length}{int8}"
 
     @cached_property
     def _tokenizer(self):
@@ -106,11 +119,26 @@ class TextEncoder:
         be made or did not agree with the model: same vectors either way, only slower)."""
         if self.runtime == "torch":
             return None
+        if self.precision == "int8":  # no fallback: PyTorch's vectors are not int8's
+            return session(self._quantized())
         try:
             return session(self._exported())
         except Exception as error:  # export can fail in many ways for a user's model
             logger.warning("%s: ONNX Runtime not used (%s); running PyTorch", self.model_dir, error)
             return None
+
+    def _quantized(self) -> Path:
+        """The exported graph quantised to int8, cached beside it (made once, renamed in)."""
+        exported = self._exported()
+        path = exported.with_name(f"{exported.stem}.int8.onnx")
+        if not path.is_file():
+            draft = path.with_name(f"{path.stem}.{os.getpid()}.onnx")
+            try:
+                quantize(exported, draft)
+                os.replace(draft, path)
+            finally:
+                draft.unlink(missing_ok=True)
+        return path
 
     def _exported(self) -> Path:
         """The cached ONNX file, exported and checked against the PyTorch model on first use.
@@ -118,7 +146,8 @@ class TextEncoder:
         Written under a per-process name and renamed once checked, so concurrent runs never
         read a half-written or unchecked file.
         """
-        path = self.cache_dir / f"{cache_key(self.model_dir, self.identity)}.onnx"
+        fp32 = self.identity.removesuffix(INT8_IDENTITY)  # the graph int8 is quantised from
+        path = self.cache_dir / f"{cache_key(self.model_dir, fp32)}.onnx"
         if path.is_file():
             return path
         logger.info("%s: exporting to ONNX once, cached as %s", self.model_dir, path)

@@ -73,7 +73,7 @@ def trial_inputs(
     """A trial's inputs for `method` from DuckDB (split and label sets; no vectors yet)."""
     labels = method.labels
     db = store.get()
-    lineage = encoders.lineage(db)
+    lineage = encoders.lineage(db, [trial])  # not every trial's split: they cost a read each
     if trial not in lineage.splits:
         raise dg.Failure(f"{trial} has no split on the current catalogue: materialise trial_splits")
     key = lineage.key(trial)
@@ -117,7 +117,7 @@ def train_or_reuse(
         base = _base_classifier(tracking, config, method, inputs, tags)
         made = "reused from its partition" if base else "not trained yet: trained here"
         context.log.info(f"{run_name}: the classifier of {method.parts[0]} {made}")
-    vectors, _ = encoders.vectors(store.get())
+    vectors, _ = encoders.vectors(store.get(), trials=[])  # the matrix only, no split read
     data = trial_data(vectors, inputs.dataset.split, inputs.extra)
     parent = context.run.tags.get(PARENT_RUN_TAG) or tracking.parent_run(
         inputs.comparison, f"comparison on vectors {inputs.comparison[:8]}"
