@@ -84,4 +84,5 @@ REPORT_TABLES = (
     "label_quality",
     "labeling_queue",
     "recommendation",
+    "expected_figures",
 )
