@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if getattr(args, "verbose", False):
         os.environ["EMBAUG_DAGSTER_LOG"] = "INFO"  # runner.CONSOLE_LEVEL_VARIABLE
+    else:  # MLflow's own INFO lines ("Creating initial MLflow database tables...") are noise here
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # faiss says at INFO that its optional AVX2 build is absent, with an alarming traceback.
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)
