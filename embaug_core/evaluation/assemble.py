@@ -4,21 +4,31 @@ the results stored. One call for the reporting asset, usable from a notebook as 
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from embaug_core.common.reuse import fingerprint
+from embaug_core.embeddings.vectors import ProductVectors
+from embaug_core.evaluation.expected import expected_figures
 from embaug_core.evaluation.recommendation import Recommendation
 from embaug_core.evaluation.report import Report, build_report, next_steps, refresh, run_links
 from embaug_core.evaluation.report_facts import (
     catalogue_facts,
+    drift_facts,
     label_loop_facts,
     prediction_facts,
     trial_facts,
 )
+from embaug_core.evaluation.report_parts import (
+    drawn_only,
+    methods_drawn,
+    say_what_is_drawn,
+    team_lead_parts,
+    worst_first,
+)
+from embaug_core.evaluation.report_settings import report_settings
 from embaug_core.evaluation.verdicts import ChampionChoice, choose_champion
 from embaug_core.labels.lineage import Lineage
 from embaug_core.labels.sets import label_quality_by_trial
@@ -29,24 +39,6 @@ from embaug_core.tracking.results import (
     current_runs,
     finished_runs,
     run_params,
-)
-
-#: Run params the report lists as its settings (every distinct value across runs).
-RUN_SETTINGS = (
-    "epochs",
-    "batch_size",
-    "lr_min",
-    "lr_max",
-    "step_epochs",
-    "weight_decay",
-    "head",
-    "standardize",
-    "seed",
-    "alpha",
-    "softness",
-    "negative_mass",
-    "gamma",
-    "threshold",
 )
 
 
@@ -64,6 +56,13 @@ class EvaluationInputs:
     dagster_url: str
     champion_figure: str
     epochs_methods: list[str]
+    #: The experiment's page on its trial runs (MLflow's saved view), linked from the page.
+    experiment_url: str = ""
+    #: The product matrix: with it, the champion's trial models are replayed to show what
+    #: goes wrong, class by class (`mistakes.py`).
+    vectors: ProductVectors | None = None
+    #: Seconds of the steps before training (embedding), for the run's time and cost.
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,12 +99,38 @@ def assemble_report(inputs: EvaluationInputs, path: Path) -> ReportOutcome:
     evaluation = collect_evaluation(runs, inputs.tracking_uri)
     params = run_params(runs["run_id"].unique().tolist(), inputs.tracking_uri)
     recommendation = Recommendation.from_runs(runs, choice, params)
+    expected = expected_figures(
+        evaluation["sweep"], runs, recommendation.method, recommendation.threshold
+    )
     dagster_runs = dict(zip(params["run_id"], params["dagster_run_id"], strict=True))
     links = run_links(runs, registered, inputs.mlflow_url, dagster_runs, inputs.dagster_url)
-    settings = _settings(store, inputs, params, trials, len(every) and every["run_id"].nunique())
+    stale = int((len(every) and every["run_id"].nunique()) - params["run_id"].nunique())
+    settings = report_settings(store, params, trials, stale, inputs.encoders, inputs.experiment)
+    settings = {"trials": len(trials), **settings, "MLflow, the trial runs": inputs.experiment_url}
+    drawn = methods_drawn(runs, choice.method, inputs.champion_figure)
     report = build_report(
-        runs, evaluation, quality, recommendation, choice, settings, links, inputs.epochs_methods
+        runs,
+        drawn_only(evaluation, drawn),
+        quality,
+        recommendation,
+        choice,
+        settings,
+        links,
+        inputs.epochs_methods,
     )
+    report.per_class = worst_first(report.per_class, choice.method)
+    report.parts = team_lead_parts(
+        runs,
+        recommendation.method,
+        recommendation.threshold,
+        store,
+        inputs.vectors,
+        inputs.tracking_uri,
+        inputs.stage_seconds,
+    )
+    report.parts.expected = expected.iloc[0].to_dict()
+    report.parts.not_drawn = sorted(set(runs["method"]) - set(drawn))
+    say_what_is_drawn(report.figures, drawn, report.parts.not_drawn)
     _add_facts(report, store, trials)
     report.write(path)
     store.replace_tables(
@@ -115,6 +140,7 @@ def assemble_report(inputs: EvaluationInputs, path: Path) -> ReportOutcome:
             "per_class_results": evaluation["per_class"],
             "label_quality": quality,
             "recommendation": recommendation.row(),
+            "expected_figures": expected,
         }
     )
     store.record_made_from("evaluation_report", "", made_from)
@@ -142,7 +168,7 @@ def _fingerprint(inputs: EvaluationInputs, runs: pd.DataFrame) -> str:
         runs=sorted(runs["run_id"].unique()),
         figure=inputs.champion_figure,
         epochs=inputs.epochs_methods,
-        links=[inputs.mlflow_url, inputs.dagster_url],
+        links=[inputs.mlflow_url, inputs.dagster_url, inputs.experiment_url],
         state=state.iloc[0].tolist(),
     )
 
@@ -150,31 +176,6 @@ def _fingerprint(inputs: EvaluationInputs, runs: pd.DataFrame) -> str:
 def _kept(runs: pd.DataFrame, path: Path, figure: str) -> ReportOutcome:
     """The outcome of the report already written (nothing rebuilt, registered or stored)."""
     return _outcome(None, choose_champion(runs, figure), runs, path)
-
-
-def _settings(
-    store: Store, inputs: EvaluationInputs, params: pd.DataFrame, trials: list[str], every: int
-) -> dict[str, object]:
-    """Every setting two reports must share to be compared: catalogue loading, splits, label
-    augmentation, training, encoders, and which trials and runs were used."""
-    settings: dict[str, object] = {
-        "trials": len(trials),
-        "trials used": ", ".join(trials),
-        "stale runs left out": int(every - params["run_id"].nunique()),
-        "catalogue": json.loads(store.catalogue()["settings"] or "{}"),
-    }
-    for asset in ("trial_splits", "label_sets"):
-        made = store.asset_settings(asset)
-        distinct = {json.dumps(made[t], sort_keys=True) for t in trials if t in made}
-        settings[asset] = "; ".join(sorted(distinct)) or "not recorded"
-    for name in RUN_SETTINGS:
-        if name in params:
-            settings[f"training: {name}"] = ", ".join(
-                sorted(params[name].dropna().astype(str).unique())
-            )
-    settings.update({f"encoder: {k}": v for k, v in inputs.encoders.items()})
-    settings["experiment"] = f"{inputs.experiment} ({inputs.tracking_uri})"
-    return settings
 
 
 def _add_facts(report: Report, store: Store, trials: list[str]) -> None:
@@ -191,6 +192,7 @@ def serving_facts(store: Store, trials: int) -> tuple[dict[str, pd.DataFrame], l
     imports, gained = label_loop_facts(store)
     queued = int(store.query("SELECT count(*) AS n FROM predictions WHERE none")["n"].iloc[0])
     tables = {"predictions": prediction_facts(store), "imports": imports, "gained": gained}
+    tables["drift"] = drift_facts(store)
     return tables, next_steps(trials, queued)
 
 
