@@ -106,7 +106,7 @@ def assemble_report(inputs: EvaluationInputs, path: Path) -> ReportOutcome:
     links = run_links(runs, registered, inputs.mlflow_url, dagster_runs, inputs.dagster_url)
     stale = int((len(every) and every["run_id"].nunique()) - params["run_id"].nunique())
     settings = report_settings(store, params, trials, stale, inputs.encoders, inputs.experiment)
-    settings = {"trials": len(trials), **settings, "MLflow, the trial runs": inputs.experiment_url}
+    settings["MLflow, the trial runs"] = inputs.experiment_url
     drawn = methods_drawn(runs, choice.method, inputs.champion_figure)
     report = build_report(
         runs,

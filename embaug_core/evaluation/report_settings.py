@@ -85,9 +85,14 @@ def report_settings(
     stale: int,
     encoders: dict[str, str],
     experiment: str,
-) -> dict[str, str]:
-    """Every setting of the report, in words."""
-    settings = {"trials": f"{len(trials)}: {', '.join(trials)}", "stale runs left out": str(stale)}
+) -> dict[str, object]:
+    """Every setting of the report, in words (the trial count a number: the page's header
+    reads it)."""
+    settings: dict[str, object] = {
+        "trials": len(trials),
+        "trials used": ", ".join(trials),
+        "stale runs left out": stale,
+    }
     settings.update(_catalogue(store))
     for asset in ("trial_splits", "label_sets"):
         made = store.asset_settings(asset)
