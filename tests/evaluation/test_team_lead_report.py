@@ -107,3 +107,63 @@ def test_a_model_without_mistakes_has_no_confusions():
     right = _predictions().assign(predicted=lambda p: p["truth"])
     assert worst_confusions(right).empty
     assert class_mistakes(right)["mistakes"].eq(0).all()
+
+
+def test_the_page_says_what_to_expect_what_goes_wrong_and_what_it_cost(tmp_path):
+    from embaug_core.evaluation.comparison import comparison_table, per_class_table
+    from embaug_core.evaluation.recommendation import Recommendation
+    from embaug_core.evaluation.report import Report
+    from embaug_core.evaluation.report_parts import ReportParts
+    from embaug_core.evaluation.verdicts import ChampionChoice
+
+    results = pd.DataFrame(
+        {"trial": ["trial_0"], "method": ["logreg"], "metric": ["tradeoff_auc"], "value": [0.8]}
+    ).assign(run_id="r0")
+    per_class = pd.DataFrame(
+        {"class": ["Shirts", ""], "kind": ["class", "none"], "support": [22.0, 4.0]}
+    ).assign(f1=[0.5, 0.7], method="logreg", trial=0)
+    predictions = _predictions()
+    confusions = worst_confusions(predictions)
+    examples = predictions.iloc[[3]].assign(title="Blue Top", thumbnail="data:image/jpeg;base64,AA")
+    parts = ReportParts(
+        expected={
+            "threshold": 0.42,
+            "trials": 3,
+            "overall_acc": 0.81,
+            "overall_acc_min": 0.78,
+            "overall_acc_max": 0.85,
+            "none_acc": 0.5,
+            "none_acc_min": 0.4,
+            "none_acc_max": 0.6,
+            "overall_acc_tuned": 0.83,
+            "none_acc_tuned": 0.45,
+            "threshold_tuned_min": 0.3,
+            "threshold_tuned_max": 0.55,
+        },
+        mistakes=class_mistakes(predictions),
+        confusions=confusions,
+        examples=examples,
+        cost={"core-hours": "0.10 (all cores busy)"},
+    )
+    choice = ChampionChoice("logreg", "tradeoff_auc", "the rule", "logreg", False)
+    report = Report(
+        recommendation=Recommendation("logreg", 0.42, "tradeoff_auc", "the rule", False, 3, {}),
+        champion=choice,
+        comparison=comparison_table(results),
+        paired=pd.DataFrame(),
+        differences=pd.DataFrame(),
+        per_class=worst_first(per_class_table(per_class), "logreg"),
+        settings={"trials": 3},
+        runs=pd.DataFrame(columns=["method", "trial", "run_id", "mlflow", "dagster"]),
+        facts={"catalogue": {"products": 72}},
+        parts=parts,
+    )
+    page = report.write(tmp_path / "report.html").read_text()
+    first_screen = page[: page.index('id="comparison"')]
+    assert "What to expect at 0.42</b>" in first_screen
+    assert "overall accuracy 0.810 [0.780 to 0.850]" in first_screen
+    assert "each trial runs at its own threshold" in first_screen
+    assert "<td>Shirts</td><td>2</td><td>3</td><td>2</td><td>1</td>" in page  # whole numbers
+    assert "a Tops taken for Shirts" in page and 'src="data:image/jpeg;base64,AA"' in page
+    assert "<td>22</td>" in page and "22.000" not in page
+    assert "core-hours" in page
