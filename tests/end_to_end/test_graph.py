@@ -47,7 +47,7 @@ def test_the_run_list_names_each_stage_and_partitions_are_what_ran(graph_run):
     metadata = {k: v.value for k, v in event.asset_materialization.metadata.items()}
     figures = {k: v for k, v in metadata.items() if isinstance(v, float)}
     assert "tradeoff_auc" in figures and len(figures) <= 10
-    assert all(round(v, 4) == v for v in figures.values())
+    assert all(round(v, 4) == v for v in figures.values() if v == v)  # NaN: not measured
     assert "figures" not in metadata and "mlflow_run_id" not in metadata
 
 
