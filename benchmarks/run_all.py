@@ -51,6 +51,7 @@ BENCHMARKS = {
     "workers": "Workers: the grid and the embedding, 1 worker against 2 (local processes, Dask)",
     "hostile": "A hostile catalogue under an address-space limit",
     "split_scaling": "The trial split as the class count grows (singleton classes)",
+    "label_to_production": "People's labels to the served model: import to new production version",
 }
 #: The whole-catalogue variants (`--full`): module `NAME` run with --full writes NAME_full.
 FULL = {

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import dagster as dg
 
+from embaug_core.common.environment import evidence_after_labels
+
 AC = dg.AutomationCondition
 TRIGGER_TAG, DEMO = "embaug/trigger", "demo"
 
 
-def inputs_updated() -> dg.AutomationCondition:
-    """any_deps_updated(), except updates of the command line's in-process runs."""
-    return AC.any_deps_updated().replace(
+def inputs_updated(ignore: tuple[str, ...] = ()) -> dg.AutomationCondition:
+    """any_deps_updated(), except updates of the command line's in-process runs (and of the
+    inputs named in `ignore`)."""
+    updated = AC.any_deps_updated()
+    if ignore:
+        updated = updated.ignore(dg.AssetSelection.assets(*ignore))
+    return updated.replace(
         "newly_updated_without_root",
         (
             AC.newly_updated()
@@ -33,11 +39,11 @@ def stale_not_yet_requested() -> dg.AutomationCondition:
     ).with_label("stale, not yet requested")
 
 
-def retrain() -> dg.AutomationCondition:
-    """Rematerialise an existing partition once after its inputs changed, when every input is
-    fresh and none is running."""
+def retrain(ignore: tuple[str, ...] = ()) -> dg.AutomationCondition:
+    """Rematerialise an existing partition once after its inputs changed (those in `ignore`
+    excepted), when every input is fresh and none is running."""
     return (
-        inputs_updated().since_last_handled()
+        inputs_updated(ignore).since_last_handled()
         & ~AC.missing()
         & ~AC.in_progress()
         & ~AC.any_deps_in_progress()
@@ -50,3 +56,10 @@ def retrain_after_checks() -> dg.AutomationCondition:
     return (retrain() & AC.all_deps_blocking_checks_passed()).with_label(
         "retrain after blocking checks"
     )
+
+
+def evidence_inputs_ignored() -> tuple[str, ...]:
+    """The trials' splits ignore new people's labels when the evidence waits for the weekly
+    schedule (EMBAUG_EVIDENCE_AFTER_LABELS=schedule): the production model learns them at
+    once, the trials at the next catalogue refresh."""
+    return ("human_labels",) if evidence_after_labels() == "schedule" else ()

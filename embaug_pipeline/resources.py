@@ -26,11 +26,13 @@ from embaug_core.labels.lineage import Lineage, current_lineage
 from embaug_core.serving.product import EncoderSpec
 from embaug_core.store import Store
 from embaug_core.tracking import use_tracking_store
+from embaug_core.tracking.views import VIEW_TAG, experiment_url, trials_view
 
 #: Every asset that writes DuckDB takes a slot of this pool (size 1: one writer at a time).
 DUCKDB_POOL = "embaug_duckdb"
 #: MLflow 3's experiment kind: a model-training experiment opens on its runs.
 EXPERIMENT_KIND, TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"
+EXPERIMENT_TAGS = {EXPERIMENT_KIND: TRAINING_KIND, VIEW_TAG: trials_view()}
 #: Marks a parent run and holds what it groups (the comparison's vectors fingerprint).
 TAG_PARENT = "embaug.parent_of"
 #: A Dagster run tag naming the MLflow parent run its training runs nest under.
@@ -152,7 +154,7 @@ class MlflowResource(dg.ConfigurableResource):
 
     def experiment_id(self) -> str:
         """The experiment's id, created with its artifacts under EMBAUG_HOME if new, marked as
-        a model-training experiment (MLflow 3 then opens it on its runs, not on GenAI traces).
+        a model-training experiment, with the saved view of its trial runs (`views.py`).
 
         Parallel runs meet here first: a file lock makes one of them create the SQLite tables
         and the experiment while the others wait, instead of racing to create them twice.
@@ -163,15 +165,16 @@ class MlflowResource(dg.ConfigurableResource):
             found = mlflow.get_experiment_by_name(self.experiment)
             if found is None:
                 return mlflow.create_experiment(
-                    self.experiment,
-                    home.mlflow_artifacts.as_uri(),
-                    tags={EXPERIMENT_KIND: TRAINING_KIND},
+                    self.experiment, home.mlflow_artifacts.as_uri(), tags=EXPERIMENT_TAGS
                 )
-            if found.tags.get(EXPERIMENT_KIND) != TRAINING_KIND:
-                mlflow.MlflowClient().set_experiment_tag(
-                    found.experiment_id, EXPERIMENT_KIND, TRAINING_KIND
-                )
+            for key, value in EXPERIMENT_TAGS.items():
+                if found.tags.get(key) != value:
+                    mlflow.MlflowClient().set_experiment_tag(found.experiment_id, key, value)
             return found.experiment_id
+
+    def experiment_url(self) -> str:
+        """The experiment's page in the MLflow UI, on its trial runs (the saved view)."""
+        return experiment_url(self.ui_url, self.experiment_id())
 
     def run_url(self, run_id: str) -> str:
         """A run's page in the MLflow UI."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,9 +48,13 @@ class FileAccess:
         return cls(tuple(Path(r).expanduser().resolve() for r in chosen), max_bytes)
 
     def resolve(self, folder: Path, relative: str) -> Path:
-        """The real path of `relative` (to `folder`), if it lies under an allowed root."""
+        """The real path of `relative` (to `folder`), if it lies under an allowed root. A
+        relative path missing (or not allowed) under `folder` is looked up under each root in
+        turn, so that `--image-root DIR` finds `DIR/<relative>` as a person expects."""
         target = real_path(folder / relative)
-        if not any(target.is_relative_to(root) for root in self.roots):
+        if not target.exists() or not self.allows(target):
+            target = next(self._under_roots(relative), target)
+        if not self.allows(target):
             where = (
                 "leaves the catalogue folder"
                 if relative.startswith(("/", ".."))
@@ -60,6 +65,20 @@ class FileAccess:
                 "allow more folders with the image_roots setting (--image-root)"
             )
         return target
+
+    def allows(self, target: Path) -> bool:
+        return any(target.is_relative_to(root) for root in self.roots)
+
+    def _under_roots(self, relative: str) -> Iterator[Path]:
+        """Existing files `root/relative` that stay under an allowed root (a loop or a
+        path that leaves its root is skipped: the folder's own reading is refused instead)."""
+        for root in self.roots:
+            try:
+                target = real_path(root / relative)
+            except FileRefused:
+                continue
+            if target.exists() and self.allows(target):
+                yield target
 
     def check(self, path: Path) -> os.stat_result:
         """The file's status if it is a regular file within the size cap; else FileRefused."""

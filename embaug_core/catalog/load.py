@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +25,7 @@ from embaug_core.catalog.readers.base import (
     CatalogError,
     Rejections,
 )
+from embaug_core.catalog.sample import sample_positions
 from embaug_core.catalog.settings import CatalogSettings
 from embaug_core.catalog.text import Spellings, category_name, field_problem, html_to_text, is_blank
 
@@ -73,7 +74,8 @@ def load_catalog(
     """Read, sample (stratified by category) and validate a catalogue.
 
     Rows that cannot be used are rejected with a reason; only a catalogue that cannot be read
-    at all raises `CatalogError`. `labels=False` reads products to predict (no label column).
+    at all raises `CatalogError`. `labels=False` reads products to predict (no label column;
+    a file whose every row is rejected is returned with its rejections, each row's answer).
     With `product_sink`, products go there in chunks and `Catalog.products` stays empty.
     """
     settings = settings or CatalogSettings()
@@ -87,9 +89,13 @@ def load_catalog(
             f"{', '.join(reader.features)} (the features setting chooses among them)"
         )
     rejected = Rejections()
-    keep, read, valid = _sample(reader, features, settings)
+    keep, withheld, read, valid = _sample(reader, features, settings)
     rows = _check_fields(reader.rows(rejected), rejected, features)
-    sampled = (row for position, row in enumerate(rows) if keep is None or position in keep)
+    sampled = (
+        replace(row, category=None) if position in withheld else row
+        for position, row in enumerate(rows)
+        if keep is None or position in keep
+    )
     kept: dict[str, bytes] = {}
     collected: list[pd.DataFrame] = []
     counts, spellings = _Counts(), Spellings()
@@ -101,7 +107,7 @@ def load_catalog(
         (product_sink or collected.append)(chunk)
     read = read if read is not None else counts.products + len(rejected.rows)
     sampled_out = valid - len(keep) if keep is not None else 0
-    if not counts.products:
+    if not counts.products and labels:
         raise CatalogError(_nothing_usable(path, read, rejected, sampled_out))
     catalog = Catalog(
         products=pd.concat(collected, ignore_index=True) if collected else _empty(),
@@ -156,19 +162,16 @@ def _chunks(products: Iterator[dict]) -> Iterator[pd.DataFrame]:
 
 def _sample(
     reader, features: tuple[str, ...], settings: CatalogSettings
-) -> tuple[set[int] | None, int | None, int]:
-    """The positions (among valid rows) a stratified sample keeps, from a first pass that
-    holds only classes; None when everything is kept (one pass suffices). Also the rows read
-    and the valid rows of that pass."""
+) -> tuple[set[int] | None, set[int], int | None, int]:
+    """The positions (among valid rows) a stratified sample keeps and those whose label is
+    withheld (`sample.py`), from a first pass that holds only classes; None when everything is
+    kept (one pass suffices). Also the rows read and the valid rows of that pass."""
     if settings.sample_fraction >= 1:
-        return None, None, 0
+        return None, set(), None, 0
     first = Rejections()
     categories = [_category(row) for row in _check_fields(reader.rows(first), first, features)]
-    frame = pd.DataFrame({"category": categories})
-    picked = frame.groupby("category", dropna=False).sample(
-        frac=settings.sample_fraction, random_state=settings.sample_seed
-    )
-    return set(picked.index), len(categories) + len(first.rows), len(categories)
+    keep, withheld = sample_positions(categories, settings)
+    return keep, withheld, len(categories) + len(first.rows), len(categories)
 
 
 def _nothing_usable(path: Path, read: int, rejected: Rejections, sampled_out: int) -> str:

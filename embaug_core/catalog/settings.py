@@ -10,6 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 FEATURES = ("title", "description", "image")
+#: `embaug demo` on its own catalogue (none named): a stratified 10% sample, and beside it 1%
+#: of the catalogue with labels withheld, to predict and queue. A catalogue a person names is
+#: read whole unless a sample is asked for.
+DEMO_SAMPLE_FRACTION, DEMO_UNLABELLED_FRACTION = 0.1, 0.01
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,14 @@ class CatalogSettings:
         default=1.0, metadata={"doc": "Stratified share of the catalogue to keep"}
     )
     sample_seed: int = 0
+    unlabelled_fraction: float = field(
+        default=0.0,
+        metadata={
+            "doc": "Stratified share of the catalogue, outside the sample, loaded with its "
+            "labels withheld: products arriving unlabelled, to predict and queue (the demo's "
+            "labeling loop)"
+        },
+    )
     image_roots: tuple[str, ...] = field(
         default=(),
         metadata={
@@ -66,6 +78,11 @@ class CatalogSettings:
     def __post_init__(self) -> None:
         if not 0 < self.sample_fraction <= 1:
             raise ValueError(f"sample_fraction must be in (0, 1], got {self.sample_fraction}")
+        if not 0 <= self.unlabelled_fraction <= 1 - self.sample_fraction:
+            raise ValueError(
+                f"unlabelled_fraction must be in [0, 1 - sample_fraction], got "
+                f"{self.unlabelled_fraction} with a sample of {self.sample_fraction}"
+            )
         unknown = [name for name in self.features if name not in FEATURES]
         if unknown:
             raise ValueError(f"unknown feature(s) {unknown}; choose among {', '.join(FEATURES)}")

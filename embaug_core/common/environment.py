@@ -14,6 +14,12 @@ AUC_FLOOR = "EMBAUG_AUC_FLOOR"
 #: Team mode: the Postgres database of Dagster and MLflow, and the Dask scheduler's address.
 DATABASE = "EMBAUG_DATABASE_URL"
 DASK = "EMBAUG_DASK_SCHEDULER"
+#: After people's labels are imported and the production model retrained on them: the trials'
+#: evidence follows at once ("follow"), or waits for the weekly schedule ("schedule").
+EVIDENCE_AFTER_LABELS = "EMBAUG_EVIDENCE_AFTER_LABELS"
+EVIDENCE_CHOICES = ("follow", "schedule")
+#: The Dagster daemon's schedule and sensors start on ("on") or wait for a person ("off").
+AUTOMATION = "EMBAUG_AUTOMATION"
 
 
 def setting(name: str, default: str = "") -> str:
@@ -33,3 +39,13 @@ def number(name: str, default: float) -> float:
 def cache_root() -> Path:
     """Where derived files of installed models are cached ($XDG_CACHE_HOME, or ~/.cache)."""
     return Path(setting("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
+def evidence_after_labels() -> str:
+    """`follow` (the default) or `schedule`; anything else is an error naming the variable."""
+    value = setting(EVIDENCE_AFTER_LABELS, EVIDENCE_CHOICES[0])
+    if value not in EVIDENCE_CHOICES:
+        raise ValueError(
+            f"{EVIDENCE_AFTER_LABELS} must be one of {EVIDENCE_CHOICES}, got {value!r}"
+        )
+    return value

@@ -33,7 +33,12 @@ class Home:
     def mlflow_uri(self) -> str:
         """SQLite under EMBAUG_HOME, or the team database's MLflow schema (team mode)."""
         url = database_url()
-        return mlflow_uri(url) if url else f"sqlite:///{self.root / 'mlflow.db'}"
+        return mlflow_uri(url) if url else f"sqlite:///{self.mlflow_database}"
+
+    @property
+    def mlflow_database(self) -> Path:
+        """MLflow's SQLite store (single-machine mode)."""
+        return self.root / "mlflow.db"
 
     @property
     def mlflow_artifacts(self) -> Path:

@@ -4,21 +4,31 @@ the results stored. One call for the reporting asset, usable from a notebook as 
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from embaug_core.common.reuse import fingerprint
+from embaug_core.embeddings.vectors import ProductVectors
+from embaug_core.evaluation.expected import expected_figures
 from embaug_core.evaluation.recommendation import Recommendation
 from embaug_core.evaluation.report import Report, build_report, next_steps, refresh, run_links
 from embaug_core.evaluation.report_facts import (
     catalogue_facts,
+    drift_facts,
     label_loop_facts,
     prediction_facts,
     trial_facts,
 )
+from embaug_core.evaluation.report_parts import (
+    drawn_only,
+    methods_drawn,
+    say_what_is_drawn,
+    team_lead_parts,
+    worst_first,
+)
+from embaug_core.evaluation.report_settings import report_settings
 from embaug_core.evaluation.studies import study_facts
 from embaug_core.evaluation.verdicts import ChampionChoice, below_floor, choose_champion
 from embaug_core.labels.lineage import Lineage
@@ -30,24 +40,6 @@ from embaug_core.tracking.results import (
     current_runs,
     finished_runs,
     run_params,
-)
-
-#: Run params the report lists as its settings (every distinct value across runs).
-RUN_SETTINGS = (
-    "epochs",
-    "batch_size",
-    "lr_min",
-    "lr_max",
-    "step_epochs",
-    "weight_decay",
-    "head",
-    "standardize",
-    "seed",
-    "alpha",
-    "softness",
-    "negative_mass",
-    "gamma",
-    "threshold",
 )
 
 
@@ -67,6 +59,13 @@ class EvaluationInputs:
     epochs_methods: list[str]
     #: The champion's mean weighted AUC under which no production model is made.
     auc_floor: float
+    #: The experiment's page on its trial runs (MLflow's saved view), linked from the page.
+    experiment_url: str = ""
+    #: The product matrix: with it, the champion's trial models are replayed to show what
+    #: goes wrong, class by class (`mistakes.py`).
+    vectors: ProductVectors | None = None
+    #: Seconds of the steps before training (embedding), for the run's time and cost.
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -105,12 +104,38 @@ def assemble_report(inputs: EvaluationInputs, path: Path) -> ReportOutcome:
     evaluation = collect_evaluation(runs, inputs.tracking_uri)
     params = run_params(runs["run_id"].unique().tolist(), inputs.tracking_uri)
     recommendation = Recommendation.from_runs(runs, choice, params)
+    expected = expected_figures(
+        evaluation["sweep"], runs, recommendation.method, recommendation.threshold
+    )
     dagster_runs = dict(zip(params["run_id"], params["dagster_run_id"], strict=True))
     links = run_links(runs, registered, inputs.mlflow_url, dagster_runs, inputs.dagster_url)
-    settings = _settings(store, inputs, params, trials, len(every) and every["run_id"].nunique())
+    stale = int((len(every) and every["run_id"].nunique()) - params["run_id"].nunique())
+    settings = report_settings(store, params, trials, stale, inputs.encoders, inputs.experiment)
+    settings["MLflow, the trial runs"] = inputs.experiment_url
+    drawn = methods_drawn(runs, choice.method, inputs.champion_figure)
     report = build_report(
-        runs, evaluation, quality, recommendation, choice, settings, links, inputs.epochs_methods
+        runs,
+        drawn_only(evaluation, drawn),
+        quality,
+        recommendation,
+        choice,
+        settings,
+        links,
+        inputs.epochs_methods,
     )
+    report.per_class = worst_first(report.per_class, choice.method)
+    report.parts = team_lead_parts(
+        runs,
+        recommendation.method,
+        recommendation.threshold,
+        store,
+        inputs.vectors,
+        inputs.tracking_uri,
+        inputs.stage_seconds,
+    )
+    report.parts.expected = expected.iloc[0].to_dict()
+    report.parts.not_drawn = sorted(set(runs["method"]) - set(drawn))
+    say_what_is_drawn(report.figures, drawn, report.parts.not_drawn)
     outcome = _outcome(report, choice, runs, path, inputs)
     report.not_served = outcome.not_served
     _add_facts(report, store, trials)
@@ -122,6 +147,7 @@ def assemble_report(inputs: EvaluationInputs, path: Path) -> ReportOutcome:
             "per_class_results": evaluation["per_class"],
             "label_quality": quality,
             "recommendation": recommendation.row(),
+            "expected_figures": expected,
         }
     )
     store.record_made_from("evaluation_report", "", made_from)
@@ -157,34 +183,9 @@ def _fingerprint(inputs: EvaluationInputs, runs: pd.DataFrame) -> str:
         figure=inputs.champion_figure,
         floor=inputs.auc_floor,
         epochs=inputs.epochs_methods,
-        links=[inputs.mlflow_url, inputs.dagster_url],
+        links=[inputs.mlflow_url, inputs.dagster_url, inputs.experiment_url],
         state=state.iloc[0].tolist(),
     )
-
-
-def _settings(
-    store: Store, inputs: EvaluationInputs, params: pd.DataFrame, trials: list[str], every: int
-) -> dict[str, object]:
-    """Every setting two reports must share to be compared: catalogue loading, splits, label
-    augmentation, training, encoders, and which trials and runs were used."""
-    settings: dict[str, object] = {
-        "trials": len(trials),
-        "trials used": ", ".join(trials),
-        "stale runs left out": int(every - params["run_id"].nunique()),
-        "catalogue": json.loads(store.catalogue()["settings"] or "{}"),
-    }
-    for asset in ("trial_splits", "label_sets"):
-        made = store.asset_settings(asset)
-        distinct = {json.dumps(made[t], sort_keys=True) for t in trials if t in made}
-        settings[asset] = "; ".join(sorted(distinct)) or "not recorded"
-    for name in RUN_SETTINGS:
-        if name in params:
-            settings[f"training: {name}"] = ", ".join(
-                sorted(params[name].dropna().astype(str).unique())
-            )
-    settings.update({f"encoder: {k}": v for k, v in inputs.encoders.items()})
-    settings["experiment"] = f"{inputs.experiment} ({inputs.tracking_uri})"
-    return settings
 
 
 def _add_facts(report: Report, store: Store, trials: list[str]) -> None:
@@ -201,13 +202,13 @@ def serving_facts(store: Store, trials: int) -> tuple[dict[str, pd.DataFrame], l
     imports, gained = label_loop_facts(store)
     queued = int(store.query("SELECT count(*) AS n FROM predictions WHERE none")["n"].iloc[0])
     tables = {"predictions": prediction_facts(store), "imports": imports, "gained": gained}
+    tables["drift"] = drift_facts(store)
     tables["studies"] = study_facts(store)
     return tables, next_steps(trials, queued)
 
 
 def refresh_serving(store: Store, path: Path) -> None:
-    """Bring a written report's predictions, people's labels, studies and next steps up to
-    date."""
+    """Bring a written report's predictions, people's labels and next steps up to date."""
     if path.is_file():
         trials = int(store.query("SELECT count(DISTINCT trial) AS n FROM results")["n"].iloc[0])
         refresh(path, *serving_facts(store, trials))

@@ -35,6 +35,7 @@ from embaug_core.evaluation.figures import (
 )
 from embaug_core.evaluation.metrics import DEFAULT_THRESHOLD
 from embaug_core.evaluation.recommendation import Recommendation
+from embaug_core.evaluation.report_parts import ReportParts
 from embaug_core.evaluation.verdicts import EQUAL_MARGIN, ChampionChoice, against_peer
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -75,6 +76,8 @@ class Report:
     peer: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: Why no production model is made (the champion under the AUC floor); "" when it is.
     not_served: str = ""
+    #: What a team lead acts on: expected figures, mistakes, cost (`report_parts.py`).
+    parts: ReportParts = field(default_factory=ReportParts)
 
     def html(self) -> str:
         shown = [m for m in HEADLINE if m in set(self.comparison.columns)]

@@ -78,3 +78,27 @@ def label_loop_facts(store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
         "ORDER BY labelled_by_people DESC"
     )
     return shown, gained
+
+
+#: Classes the drift figure shows (the largest shares), "none" always beside them.
+DRIFT_CLASSES = 15
+
+
+def drift_facts(store: Store) -> pd.DataFrame:
+    """Each class's share among the labelled catalogue beside its share among the products
+    the production model categorised, and "none": how far what arrives drifts from what the
+    model knows (largest shares first)."""
+    labelled = store.query(
+        "SELECT category, count(*) AS n FROM products WHERE category IS NOT NULL GROUP BY 1"
+    ).set_index("category")["n"]
+    predicted = store.query(
+        "SELECT coalesce(category, 'none') AS category, count(*) AS n FROM predictions GROUP BY 1"
+    ).set_index("category")["n"]
+    if predicted.empty:
+        return pd.DataFrame(columns=["class", "labelled", "predicted"])
+    table = pd.DataFrame(
+        {"labelled": labelled / max(labelled.sum(), 1), "predicted": predicted / predicted.sum()}
+    ).fillna(0.0)
+    top = table.drop(index="none", errors="ignore").max(axis=1).nlargest(DRIFT_CLASSES).index
+    shown = table.loc[[*top, *(["none"] if "none" in table.index else [])]]
+    return shown.rename_axis("class").reset_index()

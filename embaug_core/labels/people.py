@@ -25,7 +25,7 @@ import pandas as pd
 from embaug_core.catalog.readers.base import CatalogError, Rejections, csv_rows, open_csv
 from embaug_core.catalog.settings import MAX_FIELD_CHARS
 from embaug_core.catalog.text import Spellings, is_blank
-from embaug_core.common.spreadsheet import restore
+from embaug_core.common.spreadsheet import TRIGGERS, restore
 from embaug_core.store import Store
 
 ID_COLUMNS = ("product_id", "id")
@@ -54,6 +54,7 @@ def read_label_file(path: str | Path, store: Store) -> LabelFile:
     if id_column is None:
         raise CatalogError(f"{path}: no id column; expected product_id or id beside category")
     catalogue = store.products().set_index("product_id")["category"]
+    classes = set(catalogue.dropna()) | set(store.human_labels()["category"])
     rejected = Rejections()
     rows, seen, empty = [], {}, 0
     spellings = Spellings()
@@ -63,6 +64,8 @@ def read_label_file(path: str | Path, store: Store) -> LabelFile:
         product_id = str(restore(row[id_column].strip()))
         category = str(restore(row["category"])).strip()
         reason = _problem(product_id, category, catalogue, seen)
+        if reason is None:
+            reason = _formula(category, classes)
         if reason == "":
             empty += 1
         elif reason:
@@ -94,6 +97,18 @@ def _problem(
     if len(category) > MAX_FIELD_CHARS["category"]:
         return (
             f"category too long: {len(category):,} characters (limit {MAX_FIELD_CHARS['category']})"
+        )
+    return None
+
+
+def _formula(category: str, classes: set[str]) -> str | None:
+    """A new class that starts like a spreadsheet formula (`=HYPERLINK(...)`, `@SUM(...)`) is
+    refused: it would be served as a category and run in the next spreadsheet that opens it.
+    A class the catalogue or people already use stays usable."""
+    if category.startswith(TRIGGERS) and category not in classes:
+        return (
+            f"category {category[:60]!r} starts like a spreadsheet formula ({category[0]!r}); "
+            "write the class without it"
         )
     return None
 

@@ -121,7 +121,7 @@ class ProductClassifier:
                 decided["open_set_score"] = self.classifier.scores(vectors)
             for column in decided.columns:
                 out.loc[usable, column] = decided[column].to_numpy()
-        return out.reindex(columns=OUTPUT_COLUMNS)
+        return json_safe(out.reindex(columns=OUTPUT_COLUMNS))
 
     def vectors(self, frame: pd.DataFrame, images: list[bytes | None]) -> np.ndarray:
         """The product matrix of usable rows: concat(title, description, image) in use."""
@@ -165,6 +165,12 @@ def decide(probs: np.ndarray, classes: list[str], threshold: float) -> pd.DataFr
             out[f"top_{i + 1}"] = names[order[:, i]]
             out[f"p_{i + 1}"] = probs[np.arange(len(probs)), order[:, i]]
     return pd.DataFrame(out)
+
+
+def json_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Missing cells as None, which the server writes as JSON null: a bare NaN is not JSON,
+    and strict parsers refuse the whole answer."""
+    return frame.astype(object).where(frame.notna(), None)
 
 
 def _column(frame: pd.DataFrame, name: str) -> list:

@@ -6,8 +6,10 @@ trained again: its run is found by fingerprint and kept."""
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import pandas as pd
 
 from embaug_core.common.reuse import fingerprint as made_from
@@ -27,7 +29,7 @@ from embaug_core.tracking import (
 )
 from embaug_core.tracking.registry import register_production
 from embaug_core.tracking.reuse import find_run
-from embaug_core.tracking.runs import log_production_run
+from embaug_core.tracking.runs import SplitDataset, log_production_run
 from embaug_core.training.methods import get_method
 from embaug_core.training.mixup import MixupSettings
 from embaug_core.training.train import TrainConfig
@@ -57,8 +59,11 @@ def publish_production(
     limits: InputLimits,
     tracking_uri: str,
     experiment_id: str,
+    expected: dict[str, object] | None = None,
 ) -> Published:
-    """Train (or reuse), log and register the production model."""
+    """Train (or reuse), log and register the production model; its run logs the labels it
+    trained on as its dataset and `expected` (the report's figures at its threshold) as the
+    metrics to expect of it."""
     train = recommendation.settings(TrainConfig)
     mixup = recommendation.settings(MixupSettings)
     method, threshold = recommendation.method, recommendation.threshold
@@ -103,7 +108,14 @@ def publish_production(
             **asdict(mixup),
         }
         run_id, model_uri = log_production_run(
-            experiment_id, f"production__{method}", tags, params, product, _example(store)
+            experiment_id,
+            f"production__{method}",
+            tags,
+            params,
+            product,
+            _example(store),
+            _labels_dataset(store, labels, people),
+            expected_metrics(expected or {}),
         )
     description = (
         f"{method} trained on every labelled product ({int(labels.notna().sum())}, "
@@ -123,6 +135,27 @@ def publish_production(
         len(people),
         fingerprint,
     )
+
+
+def expected_metrics(expected: dict[str, object]) -> dict[str, float]:
+    """The report's figures at the served threshold, as the run's `expected/*` metrics."""
+    names = ("overall_acc", "none_acc", "overall_acc_min", "none_acc_min", "trials")
+    values = {f"expected/{n}": float(expected[n]) for n in names if n in expected}
+    return {k: v for k, v in values.items() if not math.isnan(v)}
+
+
+def _labels_dataset(store: Store, labels: pd.Series, people: list[str]) -> SplitDataset:
+    """Every training label, and who gave it, as the run's dataset."""
+    labelled = labels.dropna()
+    frame = pd.DataFrame(
+        {
+            "product_id": labelled.index,
+            "category": labelled.to_numpy(),
+            "role": np.where(labelled.index.isin(people), "train (people)", "train (catalogue)"),
+        }
+    )
+    source = str(store.catalogue()["path"])
+    return SplitDataset(frame, "every label", source, labels_sha256(labels))
 
 
 def _example(store: Store) -> pd.DataFrame:

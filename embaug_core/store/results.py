@@ -19,6 +19,14 @@ class ResultTables(StoreBase):
             raise LookupError("no recommendation yet: materialise evaluation_report first")
         return found.iloc[0].to_dict()
 
+    def expected_figures(self) -> dict[str, object]:
+        """What the recommended model should do at its served threshold ({} before a report
+        made them: `evaluation/expected.py`)."""
+        found = (
+            self.query("SELECT * FROM expected_figures") if self._has("expected_figures") else None
+        )
+        return {} if found is None or found.empty else found.iloc[0].to_dict()
+
     def replace_tables(self, tables: dict[str, pd.DataFrame]) -> None:
         """Replace reporting tables (REPORT_TABLES) whole, in one transaction."""
         with self.connect() as connection:

@@ -84,6 +84,7 @@ REPORT_TABLES = (
     "label_quality",
     "labeling_queue",
     "recommendation",
+    "expected_figures",
     #: The studies a team runs on its own catalogue (`embaug budget`, `embaug loop`).
     "budget_results",
     "loop_results",

@@ -1,5 +1,6 @@
-"""MLflow's model registry: every method's model as a version of one registered model,
-aliased by method, and the champion's alias."""
+"""MLflow's model registry: the served model (`embaug-classifier`, alias `production`) holds
+only production versions; the trial models that are the comparison's evidence are versions of
+another registered model (`embaug-evidence`), aliased by method, the champion's `champion`."""
 
 from __future__ import annotations
 
@@ -9,61 +10,70 @@ import pandas as pd
 from embaug_core.tracking import TAG_METHOD, TAG_MODEL_URI, TAG_TRIAL, use_tracking_store
 
 MODEL_NAME = "embaug-classifier"
+#: The trial models behind the report: one version per method (its first trial's run).
+EVIDENCE_MODEL = "embaug-evidence"
 #: Aliases: the trial model of the report's champion (evidence), and the model that is served.
 CHAMPION, PRODUCTION = "champion", "production"
 #: A version's role: "evidence" (a trial's model) or "production".
 TAG_ROLE = "embaug.role"
 
 
-def _client(tracking_uri: str) -> mlflow.MlflowClient:
+DESCRIPTIONS = {
+    MODEL_NAME: "The served model: the report's champion trained on every label (alias "
+    "production). Only production versions; the trials' models are embaug-evidence.",
+    EVIDENCE_MODEL: "The comparison's evidence: one trial model per method (aliased by method, "
+    "the report's champion as champion). Never served; see embaug-classifier@production.",
+}
+
+
+def _client(tracking_uri: str, name: str = MODEL_NAME) -> mlflow.MlflowClient:
     use_tracking_store(tracking_uri)
     client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
-    if not client.search_registered_models(f"name = '{MODEL_NAME}'"):
-        client.create_registered_model(MODEL_NAME)
+    if not client.search_registered_models(f"name = '{name}'"):
+        client.create_registered_model(name, description=DESCRIPTIONS[name])
     return client
 
 
 def register_methods(results: pd.DataFrame, tracking_uri: str, champion) -> pd.DataFrame:
-    """Register each method's model (the run of its first trial) as a version of one
-    registered model, aliased by method name, and give the champion's (a `ChampionChoice`)
-    the `champion` alias and a description of why it won. A run already registered is not
-    registered again."""
-    client = _client(tracking_uri)
+    """Register each method's model (the run of its first trial) as a version of the evidence
+    model, aliased by method name, and give the champion's (a `ChampionChoice`) the `champion`
+    alias and a description of why it won. A run already registered is not registered again."""
+    client = _client(tracking_uri, EVIDENCE_MODEL)
     firsts = results.sort_values("trial").drop_duplicates("method")[["method", "trial", "run_id"]]
     rows = []
     for method, trial, run_id in firsts.itertuples(index=False):
-        found = client.search_model_versions(f"name = '{MODEL_NAME}' and run_id = '{run_id}'")
+        found = client.search_model_versions(f"name = '{EVIDENCE_MODEL}' and run_id = '{run_id}'")
         if found:
             version = found[0].version
         else:
             run = client.get_run(run_id)
             version = client.create_model_version(
-                MODEL_NAME,
+                EVIDENCE_MODEL,
                 run.data.tags[TAG_MODEL_URI],
                 run_id,
                 tags={TAG_METHOD: method, TAG_TRIAL: trial, TAG_ROLE: "evidence"},
                 description=f"{method} trained on {trial}'s split: evidence for the comparison, "
-                "not the served model (alias production)",
+                f"not the served model ({MODEL_NAME}@production)",
             ).version
-        client.set_registered_model_alias(MODEL_NAME, method, version)
+        client.set_registered_model_alias(EVIDENCE_MODEL, method, version)
         rows.append({"method": method, "trial": trial, "run_id": run_id, "version": int(version)})
     registered = pd.DataFrame(rows)
     version = str(registered.loc[registered["method"] == champion.method, "version"].iloc[0])
-    client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
+    client.set_registered_model_alias(EVIDENCE_MODEL, CHAMPION, version)
     client.update_model_version(
-        MODEL_NAME,
+        EVIDENCE_MODEL,
         version,
         description=f"Champion of the comparison over {results['trial'].nunique()} trials: "
-        f"{champion.rule}. This is one trial's model (evidence); the served model has the "
-        "alias production.",
+        f"{champion.rule}. This is one trial's model (evidence); the served model is "
+        f"{MODEL_NAME}@production.",
     )
     return registered
 
 
-def version_by_alias(tracking_uri: str, alias: str = CHAMPION):
-    """The registered model version that holds `alias`."""
+def version_by_alias(tracking_uri: str, alias: str = PRODUCTION, name: str = MODEL_NAME):
+    """The registered model version that holds `alias` (the served model's, by default)."""
     client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
-    return client.get_model_version_by_alias(MODEL_NAME, alias)
+    return client.get_model_version_by_alias(name, alias)
 
 
 def register_production(

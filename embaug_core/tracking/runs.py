@@ -115,11 +115,18 @@ def log_production_run(
     params: dict[str, object],
     product: ProductClassifier,
     input_example: pd.DataFrame,
+    dataset: SplitDataset | None = None,
+    metrics: dict[str, float] | None = None,
 ) -> tuple[str, str]:
     """The production model as one MLflow run (what made it: method, threshold, labels, their
-    fingerprints) with the product-level model. Returns the run id and model URI."""
+    fingerprints; the labels it trained on as its dataset; the figures to expect of it) with
+    the product-level model. Returns the run id and model URI."""
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
         mlflow.log_params(params)
+        if dataset is not None:
+            log_dataset(dataset)
+        if metrics:
+            mlflow.log_metrics(metrics)
         model_uri = log_product_model(product, input_example)
         mlflow.set_tag(TAG_MODEL_URI, model_uri)
     return run.info.run_id, model_uri

@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if getattr(args, "verbose", False):
         os.environ["EMBAUG_DAGSTER_LOG"] = "INFO"  # runner.CONSOLE_LEVEL_VARIABLE
+    else:  # MLflow's own INFO lines ("Creating initial MLflow database tables...") are noise here
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if not getattr(args, "verbose", False):
         for handler in logging.getLogger().handlers:

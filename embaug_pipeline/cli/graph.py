@@ -13,6 +13,7 @@ from embaug_core.common.home import Home
 from embaug_core.evaluation.verdicts import DEFAULT_AUC_FLOOR
 from embaug_core.labels.splits import DEFAULT_TRIALS
 from embaug_core.training.methods import ALPHA_GRID
+from embaug_pipeline.cli.catalogue import add_catalogue_arguments, catalogue_config, how_much
 from embaug_pipeline.cli.common import EXIT_BELOW_FLOOR, EXIT_USAGE, say_failure
 
 
@@ -34,14 +35,11 @@ def _demo(args: argparse.Namespace) -> int:
     except CatalogError as error:
         print(f"embaug: {error}", file=sys.stderr)
         return EXIT_USAGE
-    catalogue = {"label_column": args.label_column, "image_roots": args.image_root}
-    if args.features:
-        catalogue["features"] = args.features.split(",")
     report = {} if args.auc_floor is None else {"champion_auc_floor": args.auc_floor}
     options = GraphOptions(
         data=data,
-        sample_fraction=1.0 if args.full else args.sample_fraction,
-        catalogue=catalogue,
+        sample_fraction=how_much(args)[0],
+        catalogue=catalogue_config(args),
         report=report,
         trials=args.trials,
         methods=_methods(args.methods),
@@ -62,6 +60,11 @@ def _retrain(args: argparse.Namespace) -> int:
     return _run(replace(options, workers=args.workers), args.verbose)
 
 
+def retrain_now(verbose: bool) -> int:
+    """`embaug retrain`, for a command that ends with it (an import whose evidence follows)."""
+    return _retrain(argparse.Namespace(verbose=verbose, workers=1))
+
+
 def _run(options, verbose: bool) -> int:
     """Materialise the graph, print the comparison and where everything is."""
     from embaug_pipeline.run.graph import materialize_graph
@@ -74,8 +77,9 @@ def _run(options, verbose: bool) -> int:
         return say_failure(failure, verbose)
     home = Home.from_env()
     print(
-        f"\nembaug on {options.data} (sample {options.sample_fraction:g}, {options.epochs} epochs, "
-        f"{options.trials} trials) in {time.perf_counter() - started:.0f} s\n"
+        f"\nembaug on {options.data} (sample {options.sample_fraction:g}{_withheld(options)}, "
+        f"{options.epochs} epochs, {options.trials} trials) in "
+        f"{time.perf_counter() - started:.0f} s\n"
     )
     print("\n".join(outcome.embedding_lines()) + "\n")
     print(
@@ -90,11 +94,15 @@ def _run(options, verbose: bool) -> int:
     if outcome.champion_below_floor:
         print("\n" + floor_line(outcome.champion_check), file=sys.stderr)
         return EXIT_BELOW_FLOOR
-    print(
-        "Look at it:  embaug ui   (Dagster on http://127.0.0.1:3000, MLflow on "
-        "http://127.0.0.1:5000)"
-    )
+    from embaug_pipeline.cli.next_steps import print_next
+
+    print_next(home)
     return 0
+
+
+def _withheld(options) -> str:
+    share = options.catalogue.get("unlabelled_fraction")
+    return f" and {share:g} with labels withheld" if share else ""
 
 
 def floor_line(check: dict[str, object]) -> str:
@@ -187,31 +195,7 @@ def add_commands(commands) -> None:
     demo = commands.add_parser(
         "demo", help="materialise the whole asset graph and print the comparison"
     )
-    demo.add_argument(
-        "--data", default="", help="catalogue folder or file (default: $EMBAUG_DATA, ../shared)"
-    )
-    demo.add_argument(
-        "--sample-fraction", type=float, default=0.1, help="stratified share of products"
-    )
-    demo.add_argument(
-        "--label-column",
-        default="",
-        help="column holding the class (default: articleType for Kaggle and Parquet, "
-        "category for a plain CSV)",
-    )
-    demo.add_argument(
-        "--features",
-        default="",
-        help="comma-separated subset of title,description,image to embed (default: every one "
-        "the catalogue has)",
-    )
-    demo.add_argument(
-        "--image-root",
-        action="append",
-        default=[],
-        help="a folder image files may live in, links followed (repeatable; default: the "
-        "catalogue's folder)",
-    )
+    add_catalogue_arguments(demo)
     demo.add_argument(
         "--auc-floor",
         type=float,

@@ -5,29 +5,65 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
-from embaug_pipeline.cli.common import say_failure
+from embaug_core.common.environment import EVIDENCE_CHOICES, evidence_after_labels
+from embaug_pipeline.cli.common import EXIT_USAGE, say_failure
 
 
 def _import(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from embaug_core.store import Store
-    from embaug_pipeline.run.runner import GraphFailure, prepare_home, run_assets
+    from embaug_pipeline.run.loop import import_labels
+    from embaug_pipeline.run.runner import GraphFailure, prepare_home
 
+    started = time.time()
     home = prepare_home()
     store = Store(home.duckdb_path)
     before = set(store.label_imports()["file_sha256"]) if store.path.exists() else set()
     files = [str(path) for path in args.files]
     with dg.DagsterInstance.get() as instance:
         try:
-            run_assets(["human_labels"], instance, {"human_labels": {"files": files}})
+            imported = import_labels(files, instance)
         except GraphFailure as failure:
             return say_failure(failure, args.verbose)
     imports = store.label_imports()
     outcomes = [_say(imports, path, before) for path in args.files]
-    print(closing_line(outcomes))
-    return 0
+    stored = sum(o["stored"] for o in outcomes)
+    if not stored or imported.production is None:
+        print(closing_line(outcomes))
+        return 0
+    print(production_line(imported.production, time.time() - started))
+    if args.evidence == "schedule":
+        print(
+            "The trials' evidence waits for the weekly schedule (--evidence schedule); "
+            "`embaug retrain` runs it now."
+        )
+        return 0
+    print("Now the trials' evidence, on every label (Ctrl-C stops it; the production model stays):")
+    from embaug_pipeline.cli.graph import retrain_now
+
+    return retrain_now(args.verbose)
+
+
+def _with_evidence_default(args: argparse.Namespace) -> int:
+    try:
+        args.evidence = args.evidence or evidence_after_labels()
+    except ValueError as error:
+        print(f"embaug: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return _import(args)
+
+
+def production_line(model: dict[str, object], seconds: float) -> str:
+    """The production model the labels reached, and how long after the import began."""
+    return (
+        f"Production model v{model['version']} ({model['method']}) trained on every label "
+        f"({model['labelled_products']:,}, {model['labelled_by_people']:,} by people) and "
+        f"registered as {model['model']}, {seconds:.0f} s after the import began; predictions "
+        "and the labeling queue are up to date."
+    )
 
 
 def closing_line(outcomes: list[dict[str, int]]) -> str:
@@ -94,5 +130,13 @@ def add_commands(commands) -> None:
         help="store labels from CSV files (product_id or id, category), with their provenance",
     )
     importing.add_argument("files", nargs="+", help="CSV files of labels")
+    importing.add_argument(
+        "--evidence",
+        choices=EVIDENCE_CHOICES,
+        default=None,
+        help="after the production model is retrained on the labels, the trials' evidence "
+        "follows at once, or waits for the weekly schedule (default: "
+        "EMBAUG_EVIDENCE_AFTER_LABELS, else follow)",
+    )
     importing.add_argument("--verbose", action="store_true", help="show whole errors")
-    importing.set_defaults(handler=_import)
+    importing.set_defaults(handler=_with_evidence_default)

@@ -61,18 +61,32 @@ def _predict(args: argparse.Namespace) -> int:
             disable=not sys.stderr.isatty(),
         )
     ]
-    rejected = catalog.rejected.rename(columns={"reason": "error"})[["product_id", "error"]]
-    table = pd.concat([*parts, rejected], ignore_index=True).assign(model_version=version.version)
+    table = in_file_order(parts, frame, catalog.rejected).assign(model_version=version.version)
+    unusable = int(table["error"].notna().sum())
     if args.output:
         write_csv(table, args.output)
         print(
-            f"{len(table) - len(rejected)} products predicted, {len(rejected)} rejected: "
-            f"{args.output}",
+            f"{len(table) - unusable} products predicted, {unusable} with an error (its "
+            f"reason in the error column): {args.output}",
             file=sys.stderr,
         )
     else:
         table.to_csv(sys.stdout, index=False)
     return 0
+
+
+def in_file_order(
+    parts: list[pd.DataFrame], products: pd.DataFrame, rejected: pd.DataFrame
+) -> pd.DataFrame:
+    """The answers and the rejected rows together, each row in its place in the file (a
+    rejected row answers with its reason in `error`), in the served model's columns."""
+    from embaug_core.serving.product import OUTPUT_COLUMNS
+
+    answered = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    answered = answered.assign(line=products["source"].str.rsplit(":", n=1).str[1].astype(int))
+    refused = rejected.rename(columns={"reason": "error"})[["product_id", "error", "line"]]
+    table = pd.concat([answered, refused], ignore_index=True).sort_values("line", kind="stable")
+    return table.reindex(columns=OUTPUT_COLUMNS).reset_index(drop=True)
 
 
 def add_commands(commands) -> None:

@@ -17,11 +17,18 @@ import dagster as dg
 
 from embaug_core.catalog import CatalogError, CatalogSettings, locate_catalog
 from embaug_core.catalog.fingerprint import content_sha256, stat_signature
+from embaug_core.common.environment import AUTOMATION, setting
 from embaug_core.common.home import Home
 from embaug_pipeline.conditions import TRIGGER_TAG
+from embaug_pipeline.defs.jobs import labels_to_production
 
 RETRAIN_CRON = os.environ.get("EMBAUG_RETRAIN_CRON", "0 3 * * 1")
 SENSOR_SECONDS = int(os.environ.get("EMBAUG_SENSOR_SECONDS", "60"))
+#: Off unless the person chose them (`embaug ui --automation`, or EMBAUG_AUTOMATION=on); the
+#: Dagster UI turns each one on or off as well.
+ON = setting(AUTOMATION) == "on"
+SENSOR_STATUS = dg.DefaultSensorStatus.RUNNING if ON else dg.DefaultSensorStatus.STOPPED
+SCHEDULE_STATUS = dg.DefaultScheduleStatus.RUNNING if ON else dg.DefaultScheduleStatus.STOPPED
 
 catalogue_refresh = dg.define_asset_job(
     "catalogue_refresh",
@@ -36,7 +43,7 @@ label_import = dg.define_asset_job(
 retraining_automation = dg.AutomationConditionSensorDefinition(
     "retraining_automation",
     target=dg.AssetSelection.groups("labels", "training", "evaluation", "serving"),
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=SENSOR_STATUS,
     minimum_interval_seconds=SENSOR_SECONDS,
     # One run per partition (backfills wait ~30 s per level for the backfill daemon).
     emit_backfills=False,
@@ -69,7 +76,7 @@ def refresh_config(settings: dict[str, Any] | None) -> dict[str, Any]:
     name="weekly_retraining",
     cron_schedule=RETRAIN_CRON,
     job=catalogue_refresh,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=SCHEDULE_STATUS,
     description=f"Retrain everything on cron '{RETRAIN_CRON}' (EMBAUG_RETRAIN_CRON).",
 )
 def weekly_retraining(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
@@ -84,7 +91,7 @@ def weekly_retraining(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     name="catalogue_changed",
     job=catalogue_refresh,
     minimum_interval_seconds=SENSOR_SECONDS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=SENSOR_STATUS,
     description="Retrain when the catalogue's content differs from its last load.",
 )
 def catalogue_changed(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
@@ -115,10 +122,11 @@ def catalogue_changed(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg
 
 @dg.sensor(
     name="labels_dropped",
-    job=label_import,
+    jobs=[label_import, labels_to_production],
     minimum_interval_seconds=SENSOR_SECONDS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Import label files dropped in the labels inbox (EMBAUG_LABELS_INBOX).",
+    default_status=SENSOR_STATUS,
+    description="Import label files dropped in the labels inbox (EMBAUG_LABELS_INBOX), and "
+    "retrain the production model on them first when one is served.",
 )
 def labels_dropped(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     """One import run for the inbox's CSV files as they stand, whenever they change (a file
@@ -134,4 +142,9 @@ def labels_dropped(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.Sk
     if context.cursor == digest.hexdigest():
         return dg.SkipReason(f"{inbox}: no new or changed label file")
     context.update_cursor(digest.hexdigest())
-    return dg.RunRequest(run_key=digest.hexdigest(), tags={TRIGGER_TAG: "labels_dropped"})
+    from embaug_pipeline.run.loop import production_ready
+
+    job = labels_to_production if production_ready() else label_import
+    return dg.RunRequest(
+        run_key=digest.hexdigest(), job_name=job.name, tags={TRIGGER_TAG: "labels_dropped"}
+    )

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pandas as pd
 
+from embaug_core.catalog.settings import DEMO_SAMPLE_FRACTION
 from embaug_core.common.environment import DASK, setting
 from embaug_core.common.progress import Progress
 from embaug_core.labels.splits import DEFAULT_TRIALS, trial_names
@@ -41,7 +42,7 @@ class GraphOptions:
     """What `embaug demo` runs: catalogue, sample, trials, methods and asset config."""
 
     data: str = ""
-    sample_fraction: float = 0.1
+    sample_fraction: float = DEMO_SAMPLE_FRACTION
     #: More raw_products config: label_column, features, image_roots, ...
     catalogue: dict[str, object] = field(default_factory=dict)
     #: Partitions side by side: local worker processes, or the Dask scheduler's address.
@@ -83,6 +84,12 @@ class GraphOutcome:
             f"threshold {model['threshold']:.3f}, {model['labelled_products']} labelled products "
             f"({model['labelled_by_people']} by people); {model['model']}"
         ]
+        if "expected_overall_acc" in model:
+            lines.append(
+                f"  expect at that threshold: overall accuracy {model['expected_overall_acc']:.3f}"
+                f", none accuracy {model.get('expected_none_acc', float('nan')):.3f} (mean of "
+                "the trials' figures there; the report says why they differ from '@tuned')"
+            )
         scored = self.serving.get("predictions")
         if scored:
             lines.append(
@@ -135,7 +142,7 @@ def materialize_graph(
     materialise_grid(
         instance, trials, options.methods, config, options.dask_address, options.workers, parent
     )
-    reported = run_assets(["evaluation_report", *SERVING_ASSETS], instance, config)
+    reported = run_assets(["evaluation_report", *SERVING_ASSETS], instance, config, tags=parent)
     results = StoreResource().get().query("SELECT * FROM results")
     embeddings = {name: _metadata(encoded, name) for name in EMBEDDING_ASSETS}
     serving = {
@@ -193,7 +200,7 @@ def last_options() -> GraphOptions:
     settings = json.loads(catalogue["settings"] or "{}")
     results = store.query("SELECT DISTINCT trial, method FROM results")
     params = json.loads(store.recommendation()["params"])
-    keep = ("label_column", "features", "image_roots", "sample_seed")
+    keep = ("label_column", "features", "image_roots", "sample_seed", "unlabelled_fraction")
     return GraphOptions(
         data=str(catalogue["path"]),
         sample_fraction=float(settings.get("sample_fraction", 1.0)),

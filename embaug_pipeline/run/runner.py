@@ -13,6 +13,7 @@ import dagster as dg
 from embaug_core.common.environment import DASK, setting
 from embaug_core.common.home import Home
 from embaug_core.common.team import database_url, ensure_mlflow_schema, normalise_environment
+from embaug_core.tracking.relocate import relocate_artifacts
 from embaug_pipeline import definitions
 from embaug_pipeline.conditions import DEMO, TRIGGER_TAG
 from embaug_pipeline.run.abandoned import release_abandoned_runs, run_lease
@@ -96,6 +97,8 @@ def prepare_home() -> Home:
         instance_yaml.write_text(wanted)
     if team:
         ensure_mlflow_schema(database_url())
+    else:  # a moved home: MLflow's absolute artifact locations follow it (issue 25)
+        relocate_artifacts(home.mlflow_database, home.mlflow_artifacts)
     return home
 
 

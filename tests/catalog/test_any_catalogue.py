@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -97,3 +98,48 @@ def test_a_catalogue_with_five_percent_labelled_is_categorised_end_to_end(
     predicted = store.predictions()
     assert len(predicted) == 228  # every unlabelled product, nothing else
     assert set(predicted["category"].dropna()) <= set(styles["articleType"]) - {""}
+
+
+def test_a_folder_holding_one_plain_csv_or_parquet_is_that_catalogue(
+    kaggle_slice: Path, tmp_path: Path
+):
+    """A folder holding a plain CSV was refused ("no styles.csv in this folder"), though the
+    README says a folder works; two tables in it are a choice the person makes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from embaug_core.catalog import CatalogError, CatalogSettings
+
+    folder = tmp_path / "shop"
+    _plain(kaggle_slice, folder, ["id", "title", "kind", "image"])
+    settings = CatalogSettings(label_column="kind")
+    catalog = load_catalog(folder, settings)
+    assert catalog.layout == "plain_csv" and catalog.count == 72 and not len(catalog.rejected)
+    styles = pd.read_csv(kaggle_slice / "styles.csv", dtype=str).head(5)
+    parquet = tmp_path / "parquet_shop"
+    parquet.mkdir()
+    table = {"id": styles["id"], "productDisplayName": styles["productDisplayName"]}
+    pq.write_table(pa.table(table | {"articleType": styles["articleType"]}), parquet / "p.parquet")
+    assert load_catalog(parquet, CatalogSettings(features=("title",))).count == 5
+    (folder / "other.csv").write_text("id,title,kind\n1,Shirt,Tops\n")
+    with pytest.raises(CatalogError, match=r"2 tables in this folder \(other.csv, products.csv\)"):
+        load_catalog(folder, settings)
+
+
+def test_a_withheld_slice_leaves_the_labelled_sample_as_it_was(kaggle_slice: Path):
+    """The demo's unlabelled products come from outside its sample, per class, so that the
+    labelled sample (and every figure made on it) is the one without them."""
+    from embaug_core.catalog import CatalogSettings
+
+    sample = CatalogSettings(sample_fraction=0.5, sample_seed=1)
+    plain = load_catalog(kaggle_slice, sample).products
+    loop = load_catalog(kaggle_slice, replace(sample, unlabelled_fraction=0.25)).products
+    labelled = loop[loop["category"].notna()]
+    assert sorted(labelled["product_id"]) == sorted(plain["product_id"])
+    withheld = loop[loop["category"].isna()]
+    assert len(withheld) == 18  # a quarter of 72: half of each class's 6 left out of the sample
+    assert not set(withheld["product_id"]) & set(plain["product_id"])
+    truth = pd.read_csv(kaggle_slice / "styles.csv", dtype=str).set_index("id")["articleType"]
+    assert truth[withheld["product_id"]].value_counts().eq(3).all()
+    with pytest.raises(ValueError, match="unlabelled_fraction"):
+        CatalogSettings(sample_fraction=0.8, unlabelled_fraction=0.3)

@@ -163,3 +163,22 @@ def test_a_catalogue_change_retrains_each_existing_partition_once_in_order():
     assert tick_of[("evaluation_report", None)] <= tick_of[("production_model", None)]
     assert tick_of[("production_model", None)] <= tick_of[("predictions", None)]
     assert tick_of[("predictions", None)] <= tick_of[("labeling_queue", None)]
+
+
+def test_automation_is_off_unless_a_person_turns_it_on():
+    """Every schedule and sensor started on by default; now only with EMBAUG_AUTOMATION=on
+    (what `embaug ui --automation` sets), each one still switchable in the Dagster UI."""
+    import subprocess
+    import sys
+
+    probe = (
+        "from embaug_pipeline.defs import automation as a\n"
+        "print(a.weekly_retraining.default_status.value, a.catalogue_changed.default_status.value,"
+        " a.labels_dropped.default_status.value, a.retraining_automation.default_status.value)"
+    )
+    for chosen, expected in (("", "STOPPED"), ("on", "RUNNING")):
+        env = {**os.environ, "EMBAUG_AUTOMATION": chosen}
+        done = subprocess.run(
+            [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+        )
+        assert done.stdout.split() == [expected] * 4, done.stderr[-1000:]

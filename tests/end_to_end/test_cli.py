@@ -26,6 +26,27 @@ def test_demo_without_a_catalogue_says_where_to_put_one(tmp_path, monkeypatch, c
     assert "fashion-product-images-small" in capsys.readouterr().err
 
 
+def test_ten_trials_and_more_are_partitions_the_command_line_adds(tmp_path, monkeypatch):
+    """`--trials` accepted 1 to 5, while docs/METHODS.md asks for 10 before trusting a
+    recommendation; the demo's own catalogue is sampled, a named one is read whole."""
+    import dagster as dg
+
+    from embaug_core.labels.splits import trial_names
+    from embaug_pipeline.cli.catalogue import how_much
+    from embaug_pipeline.partitions import TRIALS, add_partitions
+
+    arguments = build_parser().parse_args(["demo", "--trials", "12"])
+    assert arguments.trials == 12
+    assert how_much(arguments) == (0.1, 0.01)
+    named = build_parser().parse_args(["demo", "--data", "shop.csv"])
+    assert how_much(named) == (1.0, 0.0)
+    sampled = build_parser().parse_args(["demo", "--data", "shop.csv", "--sample-fraction", "0.3"])
+    assert how_much(sampled) == (0.3, 0.0)
+    with dg.instance_for_test() as instance:
+        add_partitions(instance, trial_names(arguments.trials), ["control"])
+        assert len(instance.get_dynamic_partitions(TRIALS)) == 12
+
+
 def test_unknown_methods_are_refused_before_any_work(tmp_path, monkeypatch):
     monkeypatch.setenv("EMBAUG_HOME", str(tmp_path / "home"))
     with pytest.raises(SystemExit, match="unknown method"):
@@ -34,14 +55,17 @@ def test_unknown_methods_are_refused_before_any_work(tmp_path, monkeypatch):
 
 
 def test_a_catalogue_that_cannot_be_used_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    """Also: a catalogue named with --data is read whole (it was sampled at 10%, so this
+    one-row file was "left out by the sample")."""
     monkeypatch.setenv("EMBAUG_HOME", str(tmp_path / "home"))
     one = tmp_path / "one.csv"
     one.write_text("id,title,description,category,image\n1,Shirt,,Tops,a.jpg\n")
     assert main(["demo", "--data", str(one)]) == EXIT_FAILED
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-2] == (
-        f"embaug: raw_products failed: {one}: no usable product: 1 rows read, 0 rejected, "
-        "1 left out by the sample (raise the sample fraction); nothing was stored"
+        f"embaug: raw_products failed: {one}: no usable product: 1 rows read, 1 rejected "
+        "(1 missing image); for example line 2: missing image: no such file a.jpg; "
+        "nothing was stored"
     )
     assert err[-1] == "(--verbose shows the whole error)" and len(err) <= 4
 
@@ -166,6 +190,26 @@ def test_an_import_that_stores_nothing_says_so(catalogued: list[str], tmp_path: 
     assert out[-2].startswith("good.csv: imported before (")
     assert out[-2].endswith(", 2 labels then); nothing new stored")
     assert out[-1].startswith("Nothing stored: no new usable label (1 of 1 files imported")
+
+
+def test_a_label_written_as_a_spreadsheet_formula_is_refused(
+    catalogued: list[str], tmp_path: Path, capsys
+):
+    """`=HYPERLINK("x")` was stored as a category, then served and written to the next
+    spreadsheet as a live formula."""
+    from embaug_core.common.home import Home
+    from embaug_core.store import Store
+
+    path = tmp_path / "formulas.csv"
+    categories = ['=HYPERLINK("http://x","y")', "@SUM(A1)", "+cmd", "Watches"]
+    pd.DataFrame({"product_id": catalogued[:4], "category": categories}).to_csv(path, index=False)
+    assert main(["labels", "import", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "formulas.csv: 1 labels stored, 0 rows left empty, 3 rejected" in out
+    assert 'line 2: category \'=HYPERLINK("http://x","y")\' starts like a spreadsheet' in err
+    assert "line 3: category '@SUM(A1)' starts like a spreadsheet formula ('@')" in err
+    stored = Store(Home.from_env().duckdb_path).human_labels()
+    assert stored["category"].tolist() == ["Watches"]
 
 
 @pytest.fixture

@@ -107,6 +107,7 @@ def dagster_dev(tmp_path_factory: pytest.TempPathFactory):
         patch.setenv("EMBAUG_HOME", str(root / "home"))
         patch.setenv("EMBAUG_DATA", str(catalogue))
         patch.setenv("EMBAUG_SENSOR_SECONDS", "5")
+        patch.setenv("EMBAUG_AUTOMATION", "on")  # chosen, as `embaug ui --automation` does
         # So small a catalogue's champion is under the default floor; the automation's runs,
         # launched with default config, must still rebuild the production model and the queue.
         patch.setenv("EMBAUG_AUC_FLOOR", "0")

@@ -35,6 +35,25 @@ def test_definitions_load_and_validate():
     }
 
 
+def test_the_run_list_names_each_stage_and_partitions_are_what_ran(graph_run):
+    """Every run was `__ephemeral_asset_job__`; `trained_models` showed the candidate methods
+    and the default grid as "Missing" partitions; its metadata held ~25 raw floats to 15
+    digits beside the same figures in a table."""
+    _, instance, _, _ = graph_run
+    ran = instance.get_runs(dg.RunsFilter(tags={"embaug/trigger": "demo"}))  # the graph's
+    jobs = {run.job_name for run in ran}
+    assert {"load_catalogue", "split_trial", "train_model", "report_and_serve"} <= jobs
+    assert "__ephemeral_asset_job__" not in jobs
+    assert instance.get_dynamic_partitions("methods") == list(METHODS)
+    assert instance.get_dynamic_partitions("trials") == ["trial_0", "trial_1"]
+    event = instance.get_latest_materialization_event(dg.AssetKey("trained_models"))
+    metadata = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    figures = {k: v for k, v in metadata.items() if isinstance(v, float)}
+    assert "tradeoff_auc" in figures and len(figures) <= 10
+    assert all(round(v, 4) == v for v in figures.values() if v == v)  # NaN: not measured
+    assert "figures" not in metadata and "mlflow_run_id" not in metadata
+
+
 def test_every_trial_and_method_lands_in_results_and_report(graph_run):
     home, _, results, _ = graph_run
     assert set(results["method"]) == set(METHODS)
@@ -215,7 +234,7 @@ def test_report_has_figures_and_the_champion_follows_the_rule(graph_run):
     assert page.count("data:image/png;base64,") >= 4
     assert "Paired with the control" in page
     client = mlflow.MlflowClient(home.mlflow_uri, registry_uri=home.mlflow_uri)
-    champion = client.get_model_version_by_alias("embaug-classifier", "champion")
+    champion = client.get_model_version_by_alias("embaug-evidence", "champion")
     figure, _, expected = expected_champion(results)
     assert champion.tags["embaug.method"] == expected
     recommended = Store(home.duckdb_path).recommendation()
@@ -224,7 +243,7 @@ def test_report_has_figures_and_the_champion_follows_the_rule(graph_run):
     assert expected in rule and "has the best mean" in rule and rule in page
     for method in METHODS:
         assert (
-            client.get_model_version_by_alias("embaug-classifier", method).tags["embaug.method"]
+            client.get_model_version_by_alias("embaug-evidence", method).tags["embaug.method"]
             == method
         )
     artifacts = {a.path for a in client.list_artifacts(champion.run_id, "figures")}

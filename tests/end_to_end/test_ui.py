@@ -1,4 +1,4 @@
-"""`embaug ui` stops everything it started, whether stopped with Ctrl-C or SIGTERM."""
+"""`embaug ui`: ready when it says so, quiet, and it stops everything it started."""
 
 from __future__ import annotations
 
@@ -57,29 +57,45 @@ def _answers(url: str) -> bool:
         return False
 
 
-def test_sigterm_stops_dagster_mlflow_and_everything_they_started(tmp_path: Path):
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_ui_says_ready_when_both_answer_and_sigterm_stops_everything(tmp_path: Path):
+    """The URLs are printed once Dagster and MLflow both answer (they were printed at once,
+    minutes before), with one MLflow worker and no tool warnings in the console; SIGTERM
+    stops every process either started."""
     dagster_port, mlflow_port = _free_port(), _free_port()
     env = {**os.environ, "EMBAUG_HOME": str(tmp_path / "home")}
     command = [str(Path(sys.executable).parent / "embaug"), "ui", "--port", str(dagster_port)]
     ui = subprocess.Popen(
         [*command, "--mlflow-port", str(mlflow_port)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 300
         urls = (
             f"http://127.0.0.1:{dagster_port}/server_info",
             f"http://127.0.0.1:{mlflow_port}/health",
         )
-        while not all(_answers(url) for url in urls):
-            assert time.monotonic() < deadline, "the UIs did not come up"
-            assert ui.poll() is None, "embaug ui exited early"
-            time.sleep(2)
+        lines = []
+        while not lines or not lines[-1].startswith("MLflow:"):
+            line = ui.stdout.readline()
+            assert line, f"embaug ui exited early: {ui.stderr.read()[-2000:]}"
+            lines.append(line)
+        assert all(_answers(url) for url in urls)  # answering when it says so
+        assert "viewStateShareKey=trials&workflowType=machine_learning" in lines[-1]
         started = _descendants(ui.pid)
         assert len(started) >= 3  # dagster dev, its webserver and daemon, mlflow
+        servers = [_command_line(pid) for pid in started]
+        assert sum("uvicorn" in line for line in servers) == 1  # one MLflow worker
+        assert not [line for line in servers if "huey" in line]  # no GenAI job runner
         ui.send_signal(signal.SIGTERM)
         assert ui.wait(timeout=120) == 0
         deadline = time.monotonic() + 60
@@ -87,6 +103,8 @@ def test_sigterm_stops_dagster_mlflow_and_everything_they_started(tmp_path: Path
             time.sleep(1)
         assert not [pid for pid in started if _alive(pid)]
         assert not any(_answers(url) for url in urls)
+        console = "".join(lines) + ui.stdout.read() + ui.stderr.read()
+        assert "Warning" not in console and "WARNING" not in console, console
     finally:
         if ui.poll() is None:
             os.killpg(ui.pid, signal.SIGKILL)

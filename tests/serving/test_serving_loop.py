@@ -58,9 +58,11 @@ def test_the_production_model_is_the_recommended_method_on_every_label(graph_run
     home, instance, results, _ = graph_run
     client = mlflow.MlflowClient(home.mlflow_uri, registry_uri=home.mlflow_uri)
     production = client.get_model_version_by_alias("embaug-classifier", "production")
-    champion = client.get_model_version_by_alias("embaug-classifier", "champion")
+    champion = client.get_model_version_by_alias("embaug-evidence", "champion")
     assert production.tags["embaug.role"] == "production"
     assert champion.tags["embaug.role"] == "evidence"
+    served = client.search_model_versions("name = 'embaug-classifier'")
+    assert {v.tags["embaug.role"] for v in served} == {"production"}  # no evidence among them
     assert production.tags["embaug.method"] == choose_champion(results).method
     run = client.get_run(production.run_id)
     assert run.data.params["labelled_products"] == "54"
@@ -92,13 +94,19 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _strict(constant: str):
+    raise ValueError(f"not JSON: a bare {constant} in the answer")
+
+
 def _post(url: str, body: dict) -> tuple[int, dict]:
+    """POST JSON; the answer is parsed as strict JSON (a bare NaN fails, as it does in
+    browsers and most languages' parsers)."""
     request = urllib.request.Request(
         url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
-            return response.status, json.load(response)
+            return response.status, json.loads(response.read(), parse_constant=_strict)
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
 
@@ -154,6 +162,8 @@ def test_the_served_production_model_answers_like_the_predictions_asset(graph_ru
         assert bool(served.loc[product_id, "none"]) == bool(row["none"])
     assert "base64" in served.loc["bad", "error"]
     assert "leaves the catalogue folder" in served.loc["escape", "error"]
+    bad = next(row for row in answer["predictions"] if row["product_id"] == "bad")
+    assert bad["category"] is None and bad["probability"] is None and bad["none"] is None
 
 
 def test_embaug_predict_categorises_a_file_of_products_training_never_saw(
@@ -235,13 +245,62 @@ def test_an_open_set_production_model_returns_its_score_in_predict_and_serving(
     assert answer["open_set_score"].to_numpy() == pytest.approx(table["open_set_score"], abs=1e-5)
 
 
+def test_image_root_finds_relative_paths_and_a_file_of_bad_rows_answers_each_row(
+    graph_run, tmp_path: Path, capsys
+):
+    """`--image-root DIR` ignored DIR for relative paths; a file whose every row was bad
+    exited 1 without writing the output. Rows keep their place in the file."""
+    from tests.conftest import real_catalogue
+
+    home, _, _, _ = graph_run
+    source = real_catalogue()
+    styles = pd.read_csv(source / "styles.csv", dtype=str)
+    known = set(Store(home.duckdb_path).products()["product_id"])
+    chosen = styles[~styles["id"].isin(known)].head(3)
+    (tmp_path / "photos").mkdir()
+    for product_id in chosen["id"]:
+        shutil.copy(source / "images" / f"{product_id}.jpg", tmp_path / "photos")
+    (tmp_path / "files").mkdir()
+    rows = pd.DataFrame(
+        {
+            "id": [*chosen["id"], "gone"],
+            "title": [*chosen["productDisplayName"], "Gone Shirt"],
+            "image": [*(f"{i}.jpg" for i in chosen["id"]), "gone.jpg"],
+        }
+    )
+    rows.to_csv(tmp_path / "files" / "new.csv", index=False)
+    out = tmp_path / "predictions.csv"
+    arguments = ["predict", str(tmp_path / "files" / "new.csv"), "-o", str(out)]
+    assert main([*arguments, "--image-root", str(tmp_path / "photos")]) == 0
+    table = pd.read_csv(out, dtype=str)
+    assert table["product_id"].tolist() == [*chosen["id"], "gone"]
+    assert table["error"].iloc[:3].isna().all() and table["probability"].iloc[:3].notna().all()
+    assert table["error"].iloc[3].startswith("missing image")
+
+    bad = tmp_path / "files" / "bad.csv"
+    pd.DataFrame(
+        {"id": ["a", "b", "c"], "title": ["Shirt", "", "Belt"], "image": ["x.jpg"] * 3}
+    ).to_csv(bad, index=False)
+    assert main(["predict", str(bad), "-o", str(out)]) == 0
+    answered = pd.read_csv(out, dtype=str)
+    assert answered["product_id"].tolist() == ["a", "b", "c"]
+    assert answered["error"].str.startswith(("missing image", "empty title")).all()
+    assert answered.loc[1, "error"] == "empty title"
+    assert "0 products predicted, 3 with an error" in capsys.readouterr().err
+
+
 def test_peoples_labels_come_back_in_and_the_retraining_trains_on_them(
     graph_run, kaggle_slice: Path, tmp_path: Path, capsys
 ):
     """The loop: the queue's products labelled by a person (the hidden truth standing in),
-    imported with bad rows among them, then a retraining that trains on them."""
+    imported with bad rows among them: the production model is trained on them and registered
+    by the import itself, before any trial's evidence (which here waits for the schedule);
+    then a retraining that trains every trial on them."""
     home, instance, _, options = graph_run
     store = Store(home.duckdb_path)
+    client = mlflow.MlflowClient(home.mlflow_uri, registry_uri=home.mlflow_uri)
+    served = client.get_model_version_by_alias("embaug-classifier", "production")
+    runs_before = set(store.query("SELECT DISTINCT run_id FROM results")["run_id"])
     truth = pd.read_csv(kaggle_slice / "styles.csv", dtype=str).set_index("id")["articleType"]
     unlabelled = sorted(store.predictions()["product_id"])[:9]
     rows = [{"product_id": p, "category": truth[p]} for p in unlabelled]
@@ -252,12 +311,19 @@ def test_peoples_labels_come_back_in_and_the_retraining_trains_on_them(
     ]
     filled = tmp_path / "queue_filled.csv"
     pd.DataFrame(rows).to_csv(filled, index=False)
-    assert main(["labels", "import", str(filled)]) == 0
+    assert main(["labels", "import", str(filled), "--evidence", "schedule"]) == 0
     out, err = capsys.readouterr()
     assert "9 labels stored, 1 rows left empty, 2 rejected" in out
     assert "unknown id: 'no_such_product'" in err and "duplicate id: first seen on line 2" in err
     record = store.label_imports().iloc[0]
     assert record["scored"] == 9 and 0 <= record["model_accuracy"] <= 1
+    assert record["model_version"] == str(served.version)  # measured before it trained on them
+    now = client.get_model_version_by_alias("embaug-classifier", "production")
+    assert int(now.version) > int(served.version)
+    assert client.get_run(now.run_id).data.params["labelled_by_people"] == "9"
+    assert f"Production model v{now.version} (" in out and "waits for the weekly schedule" in out
+    assert set(store.query("SELECT DISTINCT run_id FROM results")["run_id"]) == runs_before
+    assert not set(unlabelled) & set(store.predictions()["product_id"])  # predicted anew
     assert main(["labels", "import", str(filled)]) == 0  # the same file twice: nothing new
     assert len(store.human_labels()) == 9
     latin = tmp_path / "latin.csv"
@@ -274,7 +340,6 @@ def test_peoples_labels_come_back_in_and_the_retraining_trains_on_them(
     assert not set(unlabelled) & set(queue["product_id"])
     model = outcome.serving["production_model"]
     assert model["labelled_products"] == 63 and model["labelled_by_people"] == 9
-    assert not model["reused"]
 
 
 def test_a_changed_catalogue_with_fewer_trials_reports_only_its_own_trials(

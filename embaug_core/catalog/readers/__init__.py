@@ -19,15 +19,29 @@ def open_catalog(path: Path, settings: CatalogSettings, labels: bool = True) -> 
     """The reader for a catalogue path, or a CatalogError saying what was expected."""
     if not path.exists():
         raise CatalogError(f"{path}: no such file or folder")
+    path = _the_table_in(path)
     for reader in READERS:
         if reader.matches(path):
             return reader(path, settings, labels)
     if path.is_dir():
         raise CatalogError(
-            f"{path}: no styles.csv in this folder; expected the Kaggle Fashion Product Images "
-            "layout (styles.csv + images/<id>.jpg), a .parquet file or a plain .csv file"
+            f"{path}: no styles.csv in this folder, nor one .csv or .parquet file; expected the "
+            "Kaggle Fashion Product Images layout (styles.csv + images/<id>.jpg), a .parquet "
+            "file or a plain .csv file"
         )
     raise CatalogError(f"{path}: unknown catalogue format; expected a folder, .csv or .parquet")
+
+
+def _the_table_in(path: Path) -> Path:
+    """A folder without styles.csv that holds exactly one .csv or .parquet file stands for that
+    file; with several, which one to read is the person's choice."""
+    if not path.is_dir() or (path / "styles.csv").is_file():
+        return path
+    tables = sorted(p for p in path.iterdir() if p.suffix in (".csv", ".parquet") and p.is_file())
+    if len(tables) > 1:
+        names = ", ".join(p.name for p in tables[:5])
+        raise CatalogError(f"{path}: {len(tables)} tables in this folder ({names}); name one")
+    return tables[0] if tables else path
 
 
 __all__ = ["READERS", "CatalogError", "Reader", "open_catalog"]

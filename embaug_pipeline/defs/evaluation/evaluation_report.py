@@ -6,14 +6,26 @@ from pydantic import Field
 
 from embaug_core.common.home import Home
 from embaug_core.evaluation.assemble import EvaluationInputs, assemble_report
-from embaug_core.evaluation.comparison import comparison_table, for_people, paired_table
+from embaug_core.evaluation.comparison import (
+    HEADLINE,
+    comparison_table,
+    for_people,
+    paired_table,
+)
 from embaug_core.evaluation.recommendation import Recommendation
 from embaug_core.evaluation.verdicts import DEFAULT_AUC_FLOOR, auc_floor
 from embaug_core.labels.lineage import current_label_sets
+from embaug_core.tracking.summary import log_comparison_summary, summary_metrics
 from embaug_pipeline.conditions import retrain
 from embaug_pipeline.defs.training.trained_models import trained_models
 from embaug_pipeline.metadata import figure_markdown
-from embaug_pipeline.resources import DUCKDB_POOL, EncodersResource, MlflowResource, StoreResource
+from embaug_pipeline.resources import (
+    DUCKDB_POOL,
+    PARENT_RUN_TAG,
+    EncodersResource,
+    MlflowResource,
+    StoreResource,
+)
 
 
 def _shown(outcome, db) -> dict[str, dg.MetadataValue]:
@@ -36,6 +48,42 @@ def _shown(outcome, db) -> dict[str, dg.MetadataValue]:
         ),
         "paired_with_control": dg.MetadataValue.md(for_people(paired).to_markdown()),
     }
+
+
+def _embedding_seconds(instance: dg.DagsterInstance) -> dict[str, float]:
+    """How long the last embedding steps took (seconds; 0 when everything came from cache)."""
+    seconds = {}
+    for asset, what in (("text_embeddings", "texts"), ("image_embeddings", "images")):
+        event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+        found = event and event.asset_materialization and event.asset_materialization.metadata
+        if found and "seconds" in found:
+            seconds[f"embedding {what}, last run"] = float(found["seconds"].value)
+    return seconds
+
+
+def _summarise(context, tracking: MlflowResource, outcome, db, comparison: str) -> None:
+    """The recommendation, the champion's figures and the comparison onto the parent run of
+    the trial runs (the command line's, else the one of these vectors)."""
+    parent = context.run.tags.get(PARENT_RUN_TAG) or tracking.parent_run(
+        comparison, f"comparison on vectors {comparison[:8]}"
+    )
+    recommendation = Recommendation.from_row(db.recommendation())
+    expected = db.expected_figures()
+    results = db.query("SELECT * FROM results")
+    log_comparison_summary(
+        tracking.uri(),
+        parent,
+        recommendation.method,
+        (
+            f"No production model: {outcome.not_served}"
+            if outcome.not_served
+            else f"Serve {recommendation.method} at threshold {recommendation.threshold:.2f}"
+        )
+        + f": {outcome.champion.rule}",
+        for_people(comparison_table(results)),
+        summary_metrics(results, recommendation.method, expected, HEADLINE),
+        outcome.path,
+    )
 
 
 class ReportSettings(dg.Config):
@@ -96,18 +144,25 @@ def evaluation_report(
         champion_figure=config.champion_figure,
         epochs_methods=config.epochs_methods,
         auc_floor=config.champion_auc_floor,
+        experiment_url=tracking.experiment_url(),
+        vectors=encoders.vectors(db)[0],
+        stage_seconds=_embedding_seconds(context.instance),
     )
     outcome = assemble_report(inputs, Home.from_env().create().reports / "report.html")
     facts = {
         "champion": outcome.champion.method,
-        "mean_weighted_auc": outcome.champion_auc,
+        "mean_weighted_auc": round(outcome.champion_auc, 4),
         "floor": config.champion_auc_floor,
     }
     if outcome.not_served:
         facts["why_not_served"] = outcome.not_served
-    check = dg.AssetCheckResult(
-        check_name=CHAMPION_CHECK, passed=not outcome.not_served, metadata=facts
-    )
+    passed = not outcome.not_served
+    # Kept with the recommendation: an import of people's labels retrains the production
+    # model from it only when it cleared the floor (embaug_pipeline/run/loop.py).
+    db.record_settings(CHAMPION_CHECK, "", {**facts, "passed": passed})
+    check = dg.AssetCheckResult(check_name=CHAMPION_CHECK, passed=passed, metadata=facts)
+    if outcome.report is not None:  # rebuilt: the comparison's parent run carries it
+        _summarise(context, tracking, outcome, db, lineage.vectors_sha256)
     shown = _shown(outcome, db)
     return dg.MaterializeResult(
         check_results=[check],

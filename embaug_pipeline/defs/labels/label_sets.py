@@ -83,7 +83,7 @@ def label_sets(
             "steps": steps,
             "augmentation_seconds": round(seconds, 2),
             **{
-                f"{source}_{name}": float(overall.loc[source, name])
+                f"{source}_{name}": round(float(overall.loc[source, name]), 4)
                 for source in overall.index
                 for name in ("labels", "precision", "coverage")
             },

@@ -12,7 +12,7 @@ from embaug_core.labels.splits import (
     supported_trials,
     trial_index,
 )
-from embaug_pipeline.conditions import retrain
+from embaug_pipeline.conditions import evidence_inputs_ignored, retrain
 from embaug_pipeline.config import config_class, settings_of
 from embaug_pipeline.defs.catalog.raw_products import raw_products
 from embaug_pipeline.defs.labels.human_labels import MIN_CLASS, human_labels
@@ -37,7 +37,7 @@ SplitSettings = config_class(
     deps=[raw_products, human_labels],
     kinds={"duckdb"},
     pool=DUCKDB_POOL,
-    automation_condition=retrain(),
+    automation_condition=retrain(ignore=evidence_inputs_ignored()),
 )
 def trial_splits(
     context: dg.AssetExecutionContext, config: SplitSettings, store: StoreResource

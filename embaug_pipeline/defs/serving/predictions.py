@@ -61,7 +61,7 @@ def predictions(
     )
     db.upsert_predictions(table, unlabelled.tolist())
     files = export_predictions(db, Home.from_env().create().reports)
-    none_share = float(table["none"].mean()) if len(table) else 0.0
+    none_share = round(float(table["none"].mean()), 4) if len(table) else 0.0
     check = dg.AssetCheckResult(
         check_name=NONE_CHECK,
         passed=none_share <= config.max_none_share,

@@ -14,7 +14,7 @@ from embaug_core.tracking.registry import MODEL_NAME
 from embaug_pipeline.conditions import retrain_after_checks
 from embaug_pipeline.config import config_class, settings_of
 from embaug_pipeline.defs.evaluation.evaluation_report import evaluation_report
-from embaug_pipeline.defs.labels.human_labels import MIN_CLASS
+from embaug_pipeline.defs.labels.human_labels import MIN_CLASS, human_labels
 from embaug_pipeline.resources import DUCKDB_POOL, EncodersResource, MlflowResource, StoreResource
 
 ProductionConfig = config_class("ProductionConfig", LabelSettings, min_class_products=MIN_CLASS)
@@ -22,8 +22,9 @@ ProductionConfig = config_class("ProductionConfig", LabelSettings, min_class_pro
 
 @dg.asset(
     group_name="serving",
-    # People's labels reach it once, through the report (splits, models, recommendation).
-    deps=[evaluation_report],
+    # The report's recommendation, trained on every label: people's labels reach it first,
+    # straight from an import (job labels_to_production), then again through the report.
+    deps=[evaluation_report, human_labels],
     kinds={"pytorch", "mlflow"},
     pool=DUCKDB_POOL,
     automation_condition=retrain_after_checks(),
@@ -50,6 +51,7 @@ def production_model(
         settings.max_image_pixels,
         settings.max_aspect_ratio,
     )
+    expected = db.expected_figures()
     published = publish_production(
         db,
         vectors,
@@ -62,6 +64,7 @@ def production_model(
         limits,
         tracking.uri(),
         tracking.experiment_id(),
+        expected,
     )
     context.log.info(
         f"production: {published.method} v{published.version} "
@@ -70,7 +73,7 @@ def production_model(
     return dg.MaterializeResult(
         metadata={
             "method": published.method,
-            "threshold": published.threshold,
+            "threshold": round(published.threshold, 4),
             "model": f"models:/{MODEL_NAME}@production",
             "version": published.version,
             "mlflow_run_id": published.run_id,
@@ -78,6 +81,11 @@ def production_model(
             "labelled_products": published.labelled,
             "labelled_by_people": published.by_people,
             "why": recommendation.rule,
+            **{
+                f"expected_{name}": round(float(expected[name]), 4)
+                for name in ("overall_acc", "none_acc")
+                if name in expected
+            },
         }
     )
 

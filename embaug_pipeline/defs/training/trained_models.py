@@ -1,9 +1,8 @@
 """trained_models: one method trained on one trial's split, one MLflow run per partition."""
 
 import dagster as dg
-import pandas as pd
 
-from embaug_core.evaluation.comparison import HEADLINE, for_people
+from embaug_core.evaluation.comparison import HEADLINE
 from embaug_core.tracking import (
     GRID,
     TAG_LINEAGE,
@@ -60,17 +59,13 @@ def trained_models(
     }
     name = f"{method.name}__{trial}"
     run = train_or_reuse(context, store, encoders, tracking, config, method, inputs, name, tags)
-    figures = {k: run.metrics[k] for k in HEADLINE if k in run.metrics}
+    # The headline figures once each, rounded (every figure, the tables and the model are in
+    # the MLflow run the link opens).
+    figures = {k: round(float(run.metrics[k]), 4) for k in HEADLINE if k in run.metrics}
     return dg.MaterializeResult(
         metadata={
             "mlflow_run": dg.MetadataValue.url(tracking.run_url(run.run_id)),
-            "figures": dg.MetadataValue.md(
-                for_people(pd.DataFrame([figures])).to_markdown(index=False, floatfmt=".3f")
-            ),
             "reused": run.reused,
-            "mlflow_run_id": run.run_id,
-            "mlflow_experiment_id": run.experiment_id,
-            "model_uri": run.model_uri,
-            **{k: float(v) for k, v in run.metrics.items()},
+            **figures,
         }
     )
