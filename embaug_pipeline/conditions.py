@@ -51,9 +51,10 @@ def retrain(ignore: tuple[str, ...] = ()) -> dg.AutomationCondition:
     ).with_label("retrain existing partitions")
 
 
-def retrain_after_checks() -> dg.AutomationCondition:
-    """`retrain`, and only when the inputs' blocking checks passed (the champion's floor)."""
-    return (retrain() & AC.all_deps_blocking_checks_passed()).with_label(
+def retrain_after_checks(ignore: tuple[str, ...] = ()) -> dg.AutomationCondition:
+    """`retrain` (inputs in `ignore` excepted), and only when the inputs' blocking checks
+    passed (the champion's floor)."""
+    return (retrain(ignore) & AC.all_deps_blocking_checks_passed()).with_label(
         "retrain after blocking checks"
     )
 

@@ -23,11 +23,12 @@ ProductionConfig = config_class("ProductionConfig", LabelSettings, min_class_pro
 @dg.asset(
     group_name="serving",
     # The report's recommendation, trained on every label: people's labels reach it first,
-    # straight from an import (job labels_to_production), then again through the report.
+    # straight from an import (job labels_to_production, which the inbox sensor also runs),
+    # then again through the report; so the automation waits for the report alone.
     deps=[evaluation_report, human_labels],
     kinds={"pytorch", "mlflow"},
     pool=DUCKDB_POOL,
-    automation_condition=retrain_after_checks(),
+    automation_condition=retrain_after_checks(ignore=("human_labels",)),
 )
 def production_model(
     context: dg.AssetExecutionContext,
