@@ -165,6 +165,7 @@ def test_a_catalogue_change_retrains_each_existing_partition_once_in_order():
     assert tick_of[("predictions", None)] <= tick_of[("labeling_queue", None)]
 
 
+@pytest.mark.slow  # reads the automation in fresh interpreters
 def test_automation_is_off_unless_a_person_turns_it_on():
     """Every schedule and sensor started on by default; now only with EMBAUG_AUTOMATION=on
     (what `embaug ui --automation` sets), each one still switchable in the Dagster UI."""
