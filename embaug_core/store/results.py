@@ -23,7 +23,9 @@ class ResultTables(StoreBase):
         """What the recommended model should do at its served threshold ({} before a report
         made them: `evaluation/expected.py`)."""
         found = (
-            self.query("SELECT * FROM expected_figures") if self._has("expected_figures") else None
+            self.query("SELECT * FROM expected_figures")
+            if self.has_table("expected_figures")
+            else None
         )
         return {} if found is None or found.empty else found.iloc[0].to_dict()
 

@@ -233,6 +233,12 @@ class DagsterDev:
             return False
         return bool(data["repositoriesOrError"].get("nodes"))
 
+    def run_status(self, run_id: str) -> str:
+        data = self.graphql(
+            "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }", {"id": run_id}
+        )
+        return data["runOrError"]["status"]
+
     def stop(self) -> None:
         """SIGINT to its group (it stops its daemon and code server), SIGKILL after a minute."""
         if self.process is None or self.process.poll() is not None:

@@ -8,15 +8,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,70 +21,17 @@ from embaug_core.store import Store
 from embaug_pipeline.run.graph import GraphOptions, materialize_graph
 from embaug_pipeline.run.runner import prepare_home
 from tests.conftest import write_kaggle_slice
+from tests.end_to_end.servers import DagsterDev, wait_for
 
 #: Starts `dagster dev` (webserver and daemon) as processes.
 pytestmark = pytest.mark.slow
 
-WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 TRIALS = ("trial_0", "trial_1")
 #: A small grid keeps the retraining test well inside its limits on a busy machine, and still
 #: covers a method that reads label sets (knn_aug) and the peer.
 METHODS = ("control", "logreg", "knn_aug")
 REPOSITORY = {"repositoryLocationName": "embaug", "repositoryName": "__repository__"}
 RUN_DONE = {"SUCCESS", "FAILURE", "CANCELED"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(what: str, probe: Callable[[], object], timeout: float, every: float = 2.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-class Server:
-    """A running `dagster dev` and a GraphQL client for it."""
-
-    def __init__(self, port: int, process: subprocess.Popen, log: Path):
-        self.url = f"http://127.0.0.1:{port}/graphql"
-        self.process = process
-        self.log = log
-
-    def graphql(self, query: str, variables: dict | None = None) -> dict:
-        body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        request = urllib.request.Request(
-            self.url, body, {"Content-Type": "application/json"}, method="POST"
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            payload = json.load(response)
-        assert "errors" not in payload, payload["errors"]
-        return payload["data"]
-
-    def ready(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"dagster dev exited:\n{self.log.read_text()[-3000:]}")
-        try:
-            data = self.graphql(
-                "query { repositoriesOrError { ... on RepositoryConnection "
-                "{ nodes { name location { name } } } } }"
-            )
-        except OSError:
-            return False
-        return bool(data["repositoriesOrError"].get("nodes"))
-
-    def run_status(self, run_id: str) -> str:
-        data = self.graphql(
-            "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }", {"id": run_id}
-        )
-        return data["runOrError"]["status"]
 
 
 @pytest.fixture(scope="module")
@@ -123,34 +61,11 @@ def dagster_dev(tmp_path_factory: pytest.TempPathFactory):
                 splits={"train_fraction": 0.4},
             )
             materialize_graph(options, instance)
-        port, log = _free_port(), root / "dagster_dev.log"
-        with log.open("w") as out:
-            process = subprocess.Popen(
-                [
-                    str(Path(sys.executable).parent / "dagster"),
-                    "dev",
-                    "-w",
-                    str(WORKSPACE),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=os.environ.copy(),
-                start_new_session=True,
-            )
-        server = Server(port, process, log)
+        server = DagsterDev(root / "dagster_dev.log")
         try:
-            _wait_for("the webserver to load the code location", server.ready, 180)
-            yield server, home, catalogue
+            yield server.start(timeout=180), home, catalogue
         finally:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            server.stop()
 
 
 def test_schedule_and_sensors_are_running_in_dagster_dev(dagster_dev):
@@ -205,7 +120,7 @@ def test_a_partition_launched_like_the_ui_button_succeeds_and_lands_in_mlflow(da
     )["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["run"]["runId"]
-    status = _wait_for("the run to end", lambda: server.run_status(run_id) in RUN_DONE, 300)
+    status = wait_for("the run to end", lambda: server.run_status(run_id) in RUN_DONE, 300)
     assert status and server.run_status(run_id) == "SUCCESS", server.log.read_text()[-3000:]
     client = mlflow.MlflowClient(home.mlflow_uri)
     experiment = client.get_experiment_by_name("embaug")
@@ -243,7 +158,7 @@ def test_a_changed_catalogue_retrains_everything_concurrently_one_run_per_partit
     def refresh_runs():
         return instance.get_runs(dg.RunsFilter(job_name="catalogue_refresh"))
 
-    refresh = _wait_for("the sensor to request a refresh", refresh_runs, 120)[0]
+    refresh = wait_for("the sensor to request a refresh", refresh_runs, 120)[0]
     assert refresh.tags["embaug/trigger"] == "catalogue_changed"
 
     def queue_rebuilt():
@@ -253,7 +168,7 @@ def test_a_changed_catalogue_retrains_everything_concurrently_one_run_per_partit
         )
 
     refresh_start = instance.get_run_record_by_id(refresh.run_id).create_timestamp.timestamp()
-    _wait_for("the automation to retrain everything", queue_rebuilt, 1500, 5)
+    wait_for("the automation to retrain everything", queue_rebuilt, 1500, 5)
 
     def automation_runs_ended():
         # The queue's materialisation is stored a moment before its run is marked ended.
@@ -265,7 +180,7 @@ def test_a_changed_catalogue_retrains_everything_concurrently_one_run_per_partit
         )
         return found if all(r.is_finished for r in found) else None
 
-    runs = _wait_for("the automation's runs to end", automation_runs_ended, 300)
+    runs = wait_for("the automation's runs to end", automation_runs_ended, 300)
     failed = [
         (r.tags.get("dagster/partition"), r.status.value)
         for r in runs
