@@ -46,7 +46,7 @@ def cosines(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
 
 def text_study(store, args) -> tuple[dict, dict[str, np.ndarray]]:
     """Rate and cosine of int8 text vectors, and the int8 vectors of --texts texts by hash."""
-    fp32, int8 = TextEncoder(), TextEncoder(precision="int8")
+    fp32, int8 = TextEncoder(precision="fp32"), TextEncoder(precision="int8")
     texts = store.texts(store.catalogue()["features"]).sort_values("content_sha256")
     chosen = texts if not args.texts else texts.head(args.texts)
     hashes = chosen["content_sha256"].tolist()
@@ -140,7 +140,7 @@ def swapped(store, vectors: ProductVectors, swaps: dict[str, dict[str, np.ndarra
     of the fp32 ones, block by block (title, description, image, as `product_vectors`)."""
     products = store.products().set_index("product_id").loc[vectors.product_ids]
     features = [f for f in FEATURES if f in store.catalogue()["features"]]
-    widths = {"image": ImageEncoder().dim, "title": TextEncoder().dim}
+    widths = {"image": ImageEncoder().dim, "title": TextEncoder(precision="fp32").dim}
     widths["description"] = widths["title"]
     matrix, start = vectors.vectors.copy(), 0
     for feature in features:
@@ -186,8 +186,20 @@ def run(args: argparse.Namespace) -> dict:
         )
         for method in args.methods
     ]
+    paired = pd.concat(paired, ignore_index=True)
+    # The trials' noise: how much a figure moves from one trial to the next at fp32.
+    spread = (
+        results[results["method"].str.endswith("@fp32")]
+        .groupby(["method", "metric"])["value"]
+        .std(ddof=1)
+    )
+    paired["fp32_sd_between_trials"] = [
+        spread[(f"{m.split('@')[0]}@fp32", f)]
+        for m, f in zip(paired["method"], paired["metric"], strict=True)
+    ]
     result["trials"] = results["trial"].nunique()
-    result["paired_with_fp32"] = pd.concat(paired, ignore_index=True).to_dict("records")
+    result["paired_with_fp32"] = paired.to_dict("records")
+    result["per_trial"] = results.to_dict("records")
     return result
 
 
@@ -206,15 +218,17 @@ def render(result: dict) -> str:
             )
     lines += [
         "",
-        f"Paired with fp32 on the same {result['trials']} trials: mean [95% interval], won.",
+        f"Paired with fp32 on the same {result['trials']} trials: mean [95% interval], won;"
+        " beside it the figure's standard deviation between trials at fp32.",
         "",
-        "| method@vectors | figure | difference |",
-        "|---|---|---|",
+        "| method@vectors | figure | difference | between trials |",
+        "|---|---|---|---:|",
     ]
     for row in result["paired_with_fp32"]:
         lines.append(
             f"| {row['method']} | {row['metric']} | {row['mean_diff']:+.4f} "
-            f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}] {row['wins']}/{row['trials']} |"
+            f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}] {row['wins']}/{row['trials']} | "
+            f"{row.get('fp32_sd_between_trials', float('nan')):.4f} |"
         )
     return "\n".join(lines)
 

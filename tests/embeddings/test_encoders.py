@@ -304,7 +304,12 @@ def test_int8_is_cached_apart_from_fp32_and_close_to_it(onnx_cache: Path):
     int8 = TextEncoder(cache_dir=onnx_cache, precision="int8")
     assert int8.identity != fp32.identity == TextEncoder(runtime="torch").identity
     texts = ["Red running shoes", "Turtle Check Men Navy Blue Shirt", ""]
-    assert cosines(int8.encode(texts), fp32.encode(texts)).min() > 0.9
+    together = int8.encode(texts)
+    assert cosines(together, fp32.encode(texts)).min() > 0.9
+    # Activations are quantised batch by batch: an int8 vector depends on the texts batched
+    # with it (fp32's do not, test above), one reason int8 is not the default (notes.md).
+    alone = np.vstack([int8.encode([text]) for text in texts[:2]])
+    assert cosines(alone, together[:2]).min() < 0.9999
     assert sorted(path.name.endswith(".int8.onnx") for path in onnx_cache.iterdir()) == [
         False,
         True,

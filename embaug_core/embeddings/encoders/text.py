@@ -48,7 +48,9 @@ RUNTIMES = ("onnxruntime", "torch")
 #: Tokens per text: longer descriptions are cut.
 DEFAULT_MAX_LENGTH = 256
 #: fp32, or int8: the graph quantised dynamically (ONNX Runtime only), under an identity of its
-#: own so that no cache mixes the two (benchmarks/int8.py measures what it changes).
+#: own so that no cache mixes the two (benchmarks/int8.py measures what it changes). Not the
+#: default: its activations are quantised batch by batch, so a text's int8 vector depends on
+#: the texts batched with it (issue 26, benchmarks/notes.md).
 PRECISIONS = ("fp32", "int8")
 DEFAULT_PRECISION = "fp32"
 INT8_IDENTITY = ":int8"
