@@ -226,7 +226,8 @@ def test_an_open_set_production_model_returns_its_score_in_predict_and_serving(
     store.replace_tables(
         {"recommendation": pd.DataFrame([{**recommendation, "method": "logreg__knn_distance"}])}
     )
-    result = definitions.materialize(selection=["production_model"], instance=instance)
+    serving = ["production_model", "predictions", "labeling_queue"]  # as a run serves it
+    result = definitions.materialize(selection=serving, instance=instance)
     assert (
         result.asset_materializations_for_node("production_model")[0].metadata["method"].value
         == "logreg__knn_distance"
