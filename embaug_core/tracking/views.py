@@ -51,8 +51,10 @@ def trials_view() -> str:
 
 
 def experiment_url(ui_url: str, experiment_id: str) -> str:
-    """The experiment's page on its trial runs (the saved view), as a model-training one."""
+    """The experiment's page on its trial runs (the saved view), as a model-training one.
+    MLflow 3.17's UI applies a shared view on the runs route only: without `/runs` it opens
+    its default list (runs folded under their parent)."""
     return (
-        f"{ui_url}/#/experiments/{experiment_id}?viewStateShareKey={TRIALS_VIEW}"
+        f"{ui_url}/#/experiments/{experiment_id}/runs?viewStateShareKey={TRIALS_VIEW}"
         "&workflowType=machine_learning"
     )

@@ -90,7 +90,7 @@ def test_ui_says_ready_when_both_answer_and_sigterm_stops_everything(tmp_path: P
             assert line, f"embaug ui exited early: {ui.stderr.read()[-2000:]}"
             lines.append(line)
         assert all(_answers(url) for url in urls)  # answering when it says so
-        assert "viewStateShareKey=trials&workflowType=machine_learning" in lines[-1]
+        assert "/runs?viewStateShareKey=trials&workflowType=machine_learning" in lines[-1]
         started = _descendants(ui.pid)
         assert len(started) >= 3  # dagster dev, its webserver and daemon, mlflow
         servers = [_command_line(pid) for pid in started]
