@@ -100,7 +100,12 @@ class Mahalanobis:
         classes = np.unique(labels)
         means = np.stack([projected[labels == c].mean(axis=0) for c in classes])
         residuals = projected - means[np.searchsorted(classes, labels)]
-        precision = LedoitWolf(assume_centered=True).fit(residuals).get_precision()
+        if len(z) == len(classes):  # one product per class: no spread within a class, so
+            residuals = projected - projected.mean(axis=0)  # the products' own stands in
+        covariance = LedoitWolf(assume_centered=True).fit(residuals).covariance_
+        # A ridge far under the mean variance keeps it invertible when every residual is 0.
+        ridge = 1e-6 * np.trace(covariance) / len(covariance) + np.finfo(np.float64).tiny
+        precision = np.linalg.inv(covariance + ridge * np.eye(len(covariance)))
         whiten = np.linalg.cholesky(precision)  # precision = whiten @ whiten.T
         return cls(pca.mean_, pca.components_, whiten, means)
 

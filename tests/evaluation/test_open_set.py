@@ -51,6 +51,16 @@ def test_mahalanobis_is_minus_the_distance_to_the_nearest_class_mean_in_shared_u
     assert scorer.score(np.array([[10.0, -1.0]])) == pytest.approx([-1 / math.sqrt(0.5)])
 
 
+def test_mahalanobis_with_one_product_per_class_uses_the_products_own_spread():
+    # One label per class (the label budget's first step) leaves no spread within a class:
+    # the four products (+-1, 0), (0, +-1) spread 0.5 I around their mean, so (3, 0) is 2 from
+    # the nearest one, 2 / sqrt(0.5) units, and a product itself scores 0.
+    z = np.array([[1, 0], [-1, 0], [0, 1], [0, -1]], np.float64)
+    scorer = Mahalanobis.fit(z, np.arange(4))
+    assert scorer.score(np.array([[3.0, 0.0]])) == pytest.approx([-2 / math.sqrt(0.5)], rel=1e-5)
+    assert scorer.score(np.array([[0.0, 1.0]])) == pytest.approx([0.0], abs=1e-5)
+
+
 def test_energy_is_the_logsumexp_of_the_logits():
     # Logits (0, ln 3): log(e^0 + e^ln3) = log 4.
     classifier = identity_classifier(2)
