@@ -128,7 +128,8 @@ def run(args: argparse.Namespace) -> dict:
 
 def render(result: dict) -> str:
     if result["part"] == "grid":
-        return f"champion {result['champion']}: {result['rule']}"
+        table = pd.DataFrame(result["against_peer"]).to_markdown(index=False)
+        return f"champion {result['champion']}: {result['rule']}\n\n{table}"
     if result["part"] == "budget":
         return pd.DataFrame(result["verdicts"]).to_markdown(index=False, floatfmt="+.4f")
     last = pd.DataFrame(result["summary"])
