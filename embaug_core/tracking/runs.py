@@ -60,6 +60,12 @@ class TrackedRun:
     reused: bool = False
 
 
+#: Tries to log a split that another run may be logging at the same moment.
+DATASET_ATTEMPTS = 3
+#: How Postgres and SQLite name that collision.
+DUPLICATE_DATASET = ('"dataset_pk"', "UNIQUE constraint failed: datasets.")
+
+
 def log_dataset(dataset: SplitDataset) -> None:
     """Log the split as the run's training input (the runs list then shows what each run
     trained on)."""
@@ -72,7 +78,18 @@ def log_dataset(dataset: SplitDataset) -> None:
             name=dataset.name,
             digest=dataset.digest[:16],
         )
-    mlflow.log_input(frame, context="training")
+    for attempt in range(DATASET_ATTEMPTS):
+        try:
+            mlflow.log_input(frame, context="training")
+            return
+        except Exception as error:  # MlflowException or the database's own IntegrityError
+            # Two runs on one trial logging its split at once (team mode's workers, one
+            # database): MLflow looks the dataset up, then inserts it, so the slower insert
+            # meets the faster one's row. Logged again, the lookup now finds it.
+            duplicate = any(key in str(error) for key in DUPLICATE_DATASET)
+            if not duplicate or attempt == DATASET_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def log_evaluation(tables: dict[str, pd.DataFrame], figures: dict[str, bytes]) -> None:
