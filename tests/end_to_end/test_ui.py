@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from embaug_pipeline.cli.ui import _answers
+from tests.end_to_end.servers import free_port
+
 #: Starts `embaug ui` (the Dagster and MLflow servers) as a process.
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _descendants(pid: int) -> set[int]:
@@ -49,14 +44,6 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5):
-            return True
-    except OSError:
-        return False
-
-
 def _command_line(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -68,7 +55,7 @@ def test_ui_says_ready_when_both_answer_and_sigterm_stops_everything(tmp_path: P
     """The URLs are printed once Dagster and MLflow both answer (they were printed at once,
     minutes before), with one MLflow worker and no tool warnings in the console; SIGTERM
     stops every process either started."""
-    dagster_port, mlflow_port = _free_port(), _free_port()
+    dagster_port, mlflow_port = free_port(), free_port()
     env = {**os.environ, "EMBAUG_HOME": str(tmp_path / "home")}
     command = [str(Path(sys.executable).parent / "embaug"), "ui", "--port", str(dagster_port)]
     ui = subprocess.Popen(

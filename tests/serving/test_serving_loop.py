@@ -30,6 +30,20 @@ from embaug_pipeline.run.graph import GraphOptions, materialize_graph
 from tests.conftest import UNLABELLED_PER_CLASS
 
 
+def _unseen_products(home, photos: Path, count: int) -> pd.DataFrame:
+    """`count` real products the store never saw (their styles.csv rows), photos in `photos`."""
+    from tests.conftest import real_catalogue
+
+    source = real_catalogue()
+    styles = pd.read_csv(source / "styles.csv", dtype=str)
+    known = set(Store(home.duckdb_path).products()["product_id"])
+    chosen = styles[~styles["id"].isin(known)].head(count)
+    photos.mkdir()
+    for product_id in chosen["id"]:
+        shutil.copy(source / "images" / f"{product_id}.jpg", photos)
+    return chosen
+
+
 def test_every_unlabelled_product_is_predicted_once_per_model_version(graph_run):
     home, instance, _, _ = graph_run
     store = Store(home.duckdb_path)
@@ -169,16 +183,8 @@ def test_the_served_production_model_answers_like_the_predictions_asset(graph_ru
 def test_embaug_predict_categorises_a_file_of_products_training_never_saw(
     graph_run, tmp_path: Path, capsys
 ):
-    from tests.conftest import real_catalogue
-
     home, _, _, _ = graph_run
-    source = real_catalogue()
-    styles = pd.read_csv(source / "styles.csv", dtype=str)
-    known = set(Store(home.duckdb_path).products()["product_id"])
-    chosen = styles[~styles["id"].isin(known)].head(20)
-    (tmp_path / "photos").mkdir()
-    for product_id in chosen["id"]:
-        shutil.copy(source / "images" / f"{product_id}.jpg", tmp_path / "photos")
+    chosen = _unseen_products(home, tmp_path / "photos", 20)
     rows = pd.DataFrame(
         {
             "id": chosen["id"],
@@ -251,16 +257,8 @@ def test_image_root_finds_relative_paths_and_a_file_of_bad_rows_answers_each_row
 ):
     """`--image-root DIR` ignored DIR for relative paths; a file whose every row was bad
     exited 1 without writing the output. Rows keep their place in the file."""
-    from tests.conftest import real_catalogue
-
     home, _, _, _ = graph_run
-    source = real_catalogue()
-    styles = pd.read_csv(source / "styles.csv", dtype=str)
-    known = set(Store(home.duckdb_path).products()["product_id"])
-    chosen = styles[~styles["id"].isin(known)].head(3)
-    (tmp_path / "photos").mkdir()
-    for product_id in chosen["id"]:
-        shutil.copy(source / "images" / f"{product_id}.jpg", tmp_path / "photos")
+    chosen = _unseen_products(home, tmp_path / "photos", 3)
     (tmp_path / "files").mkdir()
     rows = pd.DataFrame(
         {
