@@ -53,7 +53,7 @@ class EncodersResource(dg.ConfigurableResource):
 
     text_model_dir: str = ""
     text_max_length: int = DEFAULT_MAX_LENGTH
-    text_batch_size: int = Field(0, description="0: 64 on a CPU, 256 on a GPU")
+    text_batch_size: int = Field(0, description="0: 8 on a CPU (int8: 1), 256 on a GPU")
     text_precision: str = Field(
         DEFAULT_PRECISION,
         description="fp32, or int8 (ONNX Runtime's dynamic quantisation, CPU; cached apart)",
@@ -112,7 +112,7 @@ class EncodersResource(dg.ConfigurableResource):
             Home.from_env().vectors,
             lineage.vectors_sha256,
             lambda: product_vectors(store, identities),
-            store.products()["category"].to_numpy(),
+            store.product_categories(),
         )
         return vectors, lineage
 

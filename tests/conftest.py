@@ -174,9 +174,10 @@ def kaggle_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def text_encoder():
+    """fp32: the model as trained, which the hand computations check (int8 is the default)."""
     from embaug_core.embeddings.encoders import TextEncoder
 
-    return TextEncoder()
+    return TextEncoder(precision="fp32")
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,6 +22,10 @@ logger = logging.getLogger(__name__)
 
 class StoreBusyError(TimeoutError):
     """Another process held the DuckDB file for longer than the store waits."""
+
+
+#: Per thread, the read-only connection a `reading()` block holds for each file.
+_READERS = threading.local()
 
 
 class StoreBase:
@@ -50,9 +55,36 @@ class StoreBase:
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 1.0)
 
+    def _readers(self) -> dict[Path, duckdb.DuckDBPyConnection]:
+        if not hasattr(_READERS, "by_path"):
+            _READERS.by_path = {}
+        return _READERS.by_path
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Reads of this thread through one read-only connection until the block ends, from any
+        Store on this file: opening the file costs about 18 ms, a small query 5 (a training
+        partition made 11 openings). No writes inside: DuckDB refuses a writer beside it."""
+        readers = self._readers()
+        if self.path in readers:
+            yield
+            return
+        with self.connect(read_only=True) as connection:
+            readers[self.path] = connection
+            try:
+                yield
+            finally:
+                del readers[self.path]
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection for one short unit of work; a writer's work is one transaction."""
+        held = self._readers().get(self.path)
+        if held is not None:
+            if not read_only:
+                raise RuntimeError(f"{self.path}: a write inside a reading() block")
+            yield held
+            return
         if read_only and not self.path.exists():
             raise FileNotFoundError(f"{self.path}: no store yet; materialise raw_products first")
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -86,6 +87,11 @@ class ProductTables(StoreBase):
             "ORDER BY product_id"
         )
         return products.astype(object).where(products.notna(), None)
+
+    def product_categories(self) -> np.ndarray:
+        """Each product's class in `products()` order (None: unlabelled), without the texts."""
+        rows = self.query("SELECT category FROM products ORDER BY product_id")
+        return rows["category"].astype(object).where(rows["category"].notna(), None).to_numpy()
 
     def catalogue(self) -> dict[str, object]:
         """What was loaded last: fingerprints, path, layout, features, label column, counts."""

@@ -104,6 +104,7 @@ def test_a_shard_is_written_whole_and_merged_once(tmp_path: Path, text_encoder):
     folder = tmp_path / "shards"
     folder.mkdir()
     settings = {"model_dir": None, "max_length": 256, "batch_size": 0, "device": "cpu"}
+    settings["precision"] = text_encoder.precision
     path, _ = embed_shard("text", settings, hashes, texts, str(folder))
     (folder / ".abandoned.parquet.123").write_bytes(b"half written")
     assert merge_shards(store, text_encoder.identity, folder) == 2

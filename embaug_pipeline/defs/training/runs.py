@@ -117,7 +117,9 @@ def train_or_reuse(
         base = _base_classifier(tracking, config, method, inputs, tags)
         made = "reused from its partition" if base else "not trained yet: trained here"
         context.log.info(f"{run_name}: the classifier of {method.parts[0]} {made}")
-    vectors, _ = encoders.vectors(store.get(), trials=[])  # the matrix only, no split read
+    db = store.get()
+    with db.reading():
+        vectors, _ = encoders.vectors(db, trials=[])  # the matrix only, no split read
     data = trial_data(vectors, inputs.dataset.split, inputs.extra)
     parent = context.run.tags.get(PARENT_RUN_TAG) or tracking.parent_run(
         inputs.comparison, f"comparison on vectors {inputs.comparison[:8]}"

@@ -50,7 +50,8 @@ def trained_models(
     trial, method = keys["trial"], get_method(keys["method"])
     if "embaug/grid_position" in context.run.tags:
         context.log.info(f"{context.run.tags['embaug/grid_position']}: {method.name} on {trial}")
-    inputs = trial_inputs(store, encoders, trial, method)
+    with store.get().reading():
+        inputs = trial_inputs(store, encoders, trial, method)
     tags = {
         TAG_TRIAL: trial,
         TAG_METHOD: method.name,
