@@ -62,7 +62,7 @@ def _retrain(args: argparse.Namespace) -> int:
 
 def retrain_now(verbose: bool) -> int:
     """`embaug retrain`, for a command that ends with it (an import whose evidence follows)."""
-    return _retrain(argparse.Namespace(verbose=verbose, workers=1))
+    return _retrain(argparse.Namespace(verbose=verbose, workers=0))
 
 
 def _run(options, verbose: bool) -> int:
@@ -177,8 +177,9 @@ def _add_workers(parser) -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="train this many partitions side by side in worker processes (default 1; "
+        default=0,
+        help="train this many partitions side by side in worker processes (default 0: two "
+        "for a grid of 20 partitions or more on 2+ cores, else one; "
         "EMBAUG_DASK_SCHEDULER=tcp://host:port sends them to a Dask cluster instead)",
     )
 

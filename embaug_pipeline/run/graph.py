@@ -29,7 +29,7 @@ from embaug_pipeline.resources import (
     MlflowResource,
     StoreResource,
 )
-from embaug_pipeline.run.parallel import PartitionRun, Workers
+from embaug_pipeline.run.parallel import PartitionRun, Workers, auto_workers
 from embaug_pipeline.run.runner import COUNTER_TAG, check_outcome, prepare_home, run_assets
 
 logger = logging.getLogger(__name__)
@@ -45,8 +45,9 @@ class GraphOptions:
     sample_fraction: float = DEMO_SAMPLE_FRACTION
     #: More raw_products config: label_column, features, image_roots, ...
     catalogue: dict[str, object] = field(default_factory=dict)
-    #: Partitions side by side: local worker processes, or the Dask scheduler's address.
-    workers: int = 1
+    #: Partitions side by side: local worker processes (0: automatic, `auto_workers`), or the
+    #: Dask scheduler's address.
+    workers: int = 0
     dask_address: str = field(default_factory=lambda: setting(DASK))
     trials: int = DEFAULT_TRIALS
     methods: Sequence[str] = field(default_factory=lambda: method_names())
@@ -136,8 +137,8 @@ def materialize_graph(
     add_partitions(instance, trials, options.methods)
     stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
     parent = {PARENT_RUN_TAG: MlflowResource().parent_run(f"graph {stamp}", f"embaug {stamp}")}
-    with Workers(options.workers, options.dask_address) as workers:
-        splits = [PartitionRun(("trial_splits", "label_sets"), config, t, label=t) for t in trials]
+    splits = [PartitionRun(("trial_splits", "label_sets"), config, t, label=t) for t in trials]
+    with Workers(auto_workers(options.workers, len(splits)), options.dask_address) as workers:
         workers.run(splits, instance)
     materialise_grid(
         instance, trials, options.methods, config, options.dask_address, options.workers, parent
@@ -159,7 +160,7 @@ def materialise_grid(
     methods: Sequence[str],
     config: dict[str, dict],
     dask_address: str = "",
-    workers: int = 1,
+    workers: int = 0,
     tags: dict[str, str] | None = None,
 ) -> None:
     """Every trial x method partition of `trained_models`, one Dagster run each, side by side
@@ -182,7 +183,7 @@ def materialise_grid(
         for number, (trial, method) in enumerate(grid, start=1)
     ]
     first = sum(len(trials) * len(wave) for wave in waves[:1])
-    with Workers(workers, dask_address) as pool:
+    with Workers(auto_workers(workers, len(runs)), dask_address) as pool:
         for part in (runs[:first], runs[first:]):
             pool.run(
                 part, instance, lambda run: logger.info("%s (%s)", models.advance(), run.label)

@@ -14,7 +14,8 @@ import hashlib
 import logging
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,18 @@ def cache_key(model_dir: Path, identity: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
+@contextmanager
+def quiet_logging() -> Iterator[None]:
+    """ONNX Runtime's optimiser and quantiser log each node at INFO, partly through the root
+    logger: one export printed about 200 lines under `embaug demo`. Warnings and below are
+    dropped while they run."""
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def export(model_dir: Path, target: Path, tokenizer) -> None:
     """Export the model with the pooling inside, fuse it for CPU, and write it to `target`.
 
@@ -110,13 +123,14 @@ def export(model_dir: Path, target: Path, tokenizer) -> None:
                 dynamo=False,
             )
         config = model.config
-        optimizer.optimize_model(
-            str(raw),
-            model_type="bert",
-            num_heads=config.num_attention_heads,
-            hidden_size=config.hidden_size,
-            opt_level=1,
-        ).save_model_to_file(str(target))
+        with quiet_logging():
+            optimizer.optimize_model(
+                str(raw),
+                model_type="bert",
+                num_heads=config.num_attention_heads,
+                hidden_size=config.hidden_size,
+                opt_level=1,
+            ).save_model_to_file(str(target))
     finally:
         raw.unlink(missing_ok=True)
 
@@ -124,7 +138,8 @@ def export(model_dir: Path, target: Path, tokenizer) -> None:
 def quantize(source: Path, target: Path) -> None:
     """Dynamic int8 quantisation of the exported graph (ONNX Runtime's `quantize_dynamic`):
     weights of the matrix products stored as int8, activations quantised batch by batch at run
-    time. Less arithmetic, not the same vectors: it has an identity of its own.
+    time (TextEncoder embeds one text per call, so the range is the text's own). Less
+    arithmetic, not the same vectors: it has an identity of its own.
 
     Scales per output channel, which kept the vectors nearer fp32's than one scale per tensor
     in a first try (benchmarks/int8.py measures the cosine). The fused graph's own operators
@@ -133,13 +148,14 @@ def quantize(source: Path, target: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(
-        str(source),
-        str(target),
-        per_channel=True,
-        weight_type=QuantType.QInt8,
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
+    with quiet_logging():
+        quantize_dynamic(
+            str(source),
+            str(target),
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
 
 
 def checked_export(
