@@ -215,10 +215,10 @@ def targets(runs: dict[str, dict]) -> list[dict[str, object]]:
 
 
 def whole_catalogue_targets(runs: dict[str, dict]) -> list[dict[str, object]]:
-    """What a team retraining the whole catalogue often needs: cold in 30 min, warm in 5."""
+    """Issue 26's targets on 2 cores: cold within 45 minutes, warm within 3.5."""
     return [
-        target("whole catalogue: cold wall minutes", runs["cold"]["wall_s"] / 60, 30, False),
-        target("whole catalogue: warm wall minutes", runs["warm"]["wall_s"] / 60, 5, False),
+        target("whole catalogue: cold wall minutes", runs["cold"]["wall_s"] / 60, 45, False),
+        target("whole catalogue: warm wall minutes", runs["warm"]["wall_s"] / 60, 3.5, False),
     ]
 
 

@@ -1,0 +1,239 @@
+"""The arithmetic floor of a run's stages on this machine: what each stage must compute and how
+fast this machine multiplies matrices, so a measured stage reads as a multiple of its floor.
+
+- **Rates**, measured here on the shapes the stages use: fp32 matrix products in PyTorch
+  (the training head's first layer, 128 x 2,816 x 250, and a large square one) and in ONNX
+  Runtime, and int8 ones in ONNX Runtime (`DynamicQuantizeMatMul`, what the int8 text
+  encoder runs) at the text encoder's feed-forward shape (128 tokens x 384 x 1,536).
+- **Arithmetic**, counted: the text encoder per token of every distinct text of the store
+  (its own tokenizer, cut at 256: 6 layers of projections, feed-forward and attention), the
+  image network per photo (PyTorch's `FlopCounterMode` on one 160 px photo), and training per
+  partition (`FlopCounterMode` on one step of the paper's head, times the steps each MLP
+  partition takes: epochs x batches of its training rows; logistic regression's iterations
+  are not counted).
+- **Floor** = arithmetic / the stage's best rate; **multiple** = measured seconds / floor,
+  from the stage times of an end-to-end run of the same store (`--timings`).
+
+    python -m benchmarks.floor --home DIR [--timings benchmarks/results/end_to_end_full.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.common import main
+from embaug_core.embeddings.encoders import ImageEncoder, TextEncoder
+from embaug_core.store import Store
+from embaug_core.training.methods import get_method
+from embaug_core.training.model import build_head
+from embaug_core.training.train import TrainConfig
+
+HIDDEN, FEED_FORWARD, LAYERS = 384, 1536, 6  # all-MiniLM-L6-v2
+
+
+def best_rate(work, flops: float, repeats: int = 7) -> float:
+    """GFLOP/s of `work()` (median of `repeats` after a warm-up)."""
+    work()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return flops / float(np.median(times)) / 1e9
+
+
+def torch_rate(m: int, k: int, n: int) -> float:
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    loops = max(1, int(2e9 // (2 * m * k * n)))
+    return best_rate(lambda: [a @ b for _ in range(loops)], 2.0 * m * k * n * loops)
+
+
+def onnx_rate(m: int, k: int, n: int, int8: bool) -> float:
+    """ONNX Runtime's product of an (m, k) float input and a (k, n) weight, fp32 or int8."""
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((k, n)).astype(np.float32)
+    if int8:
+        scale = np.abs(weight).max(axis=0) / 127
+        inits = [
+            numpy_helper.from_array(np.rint(weight / scale).astype(np.int8), "w"),
+            numpy_helper.from_array(scale.astype(np.float32), "s"),
+            numpy_helper.from_array(np.zeros(n, np.int8), "z"),
+        ]
+        node = helper.make_node(
+            "DynamicQuantizeMatMul", ["x", "w", "s", "z"], ["y"], domain="com.microsoft"
+        )
+    else:
+        inits, node = (
+            [numpy_helper.from_array(weight, "w")],
+            helper.make_node("MatMul", ["x", "w"], ["y"]),
+        )
+    graph = helper.make_graph(
+        [node],
+        "product",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [m, k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])],
+        inits,
+    )
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = onnxruntime.InferenceSession(
+        onnx.shape_inference.infer_shapes(model).SerializeToString(), options
+    )
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    loops = max(1, int(2e9 // (2 * m * k * n)))
+    return best_rate(
+        lambda: [session.run(None, {"x": x}) for _ in range(loops)], 2.0 * m * k * n * loops
+    )
+
+
+def text_flops(store: Store) -> tuple[float, int, int]:
+    """FLOPs of embedding every distinct text once, the texts and their tokens."""
+    texts = store.texts(store.catalogue()["features"])["text"].tolist()
+    tokenizer = TextEncoder()._tokenizer
+    lengths = np.array(
+        [len(ids) for ids in tokenizer(texts, truncation=True, max_length=256)["input_ids"]],
+        dtype=np.float64,
+    )
+    per_token = 2 * (4 * HIDDEN**2 + 2 * HIDDEN * FEED_FORWARD)  # projections, feed-forward
+    attention = 2 * 2 * HIDDEN * lengths**2  # scores and their weighted sum, per text
+    total = LAYERS * (per_token * lengths.sum() + attention.sum())
+    return float(total), len(texts), int(lengths.sum())
+
+
+def image_flops(store: Store) -> tuple[float, int]:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    encoder = ImageEncoder(runtime="torch")
+    size = encoder.image_size
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        encoder._model.forward_features(torch.zeros(1, 3, size, size))
+    images = len(store.image_hashes())
+    return float(counter.get_total_flops()) * images, images
+
+
+def training_flops(store: Store, methods: list[str], epochs: int) -> tuple[float, int]:
+    """FLOPs of training every MLP partition of `methods` on the store's trials, and their
+    count (one step of the paper's head counted, times each partition's steps)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    config = TrainConfig(epochs=epochs)
+    dim = sum(
+        {"image": ImageEncoder().dim}.get(feature, TextEncoder().dim)
+        for feature in store.catalogue()["features"]
+    )
+    classes = store.query("SELECT count(DISTINCT category) AS n FROM products")["n"].iloc[0]
+    head = build_head("mlp", dim, int(classes))
+    x, y = torch.randn(config.batch_size, dim), torch.rand(config.batch_size, int(classes))
+    with FlopCounterMode(display=False) as counter:
+        torch.nn.functional.binary_cross_entropy_with_logits(head(x), y).backward()
+    per_row = counter.get_total_flops() / config.batch_size
+    seeds = store.query("SELECT trial, count(*) AS n FROM splits WHERE role = 'train' GROUP BY 1")
+    extra = store.query("SELECT trial, source, count(*) AS n FROM label_sets GROUP BY 1, 2")
+    total, partitions = 0.0, 0
+    for trial, rows in zip(seeds["trial"], seeds["n"], strict=True):
+        for name in methods:
+            method = get_method(name)
+            if method.trainer != "mlp" or (method.head or "mlp") != "mlp":
+                continue
+            n = rows + int(
+                extra[(extra["trial"] == trial) & (extra["source"] == method.labels)]["n"].sum()
+            )
+            steps = (method.epochs or epochs) * math.ceil(n / config.batch_size)
+            total += per_row * config.batch_size * steps
+            partitions += 1
+    return total, partitions
+
+
+def run(args: argparse.Namespace) -> dict:
+    store = Store(Path(args.home) / "embaug.duckdb")
+    rates = {
+        "fp32 torch 128x2816x250 (training)": torch_rate(128, 2816, 250),
+        "fp32 torch 2048x2048x2048": torch_rate(2048, 2048, 2048),
+        "fp32 onnxruntime 128x384x1536 (text)": onnx_rate(128, 384, 1536, int8=False),
+        "int8 onnxruntime 128x384x1536 (text)": onnx_rate(128, 384, 1536, int8=True),
+    }
+    timings = json.loads(Path(args.timings).read_text()) if args.timings else {}
+    steps = {
+        a["asset"]: a["total_s"] for a in timings.get("runs", {}).get("cold", {}).get("assets", [])
+    }
+    methods = sorted(store.query("SELECT DISTINCT method FROM results")["method"])
+    text, texts, tokens = text_flops(store)
+    image, images = image_flops(store)
+    training, partitions = training_flops(store, methods, args.epochs)
+    best_fp32 = max(v for k, v in rates.items() if k.startswith("fp32"))
+    stages = {
+        "text_embeddings": (
+            text,
+            rates["int8 onnxruntime 128x384x1536 (text)"],
+            f"{texts:,} texts, {tokens:,} tokens",
+        ),
+        "image_embeddings": (image, best_fp32, f"{images:,} photos"),
+        "trained_models": (
+            training,
+            rates["fp32 torch 128x2816x250 (training)"],
+            f"{partitions} MLP partitions",
+        ),
+    }
+    rows = []
+    for asset, (flops, rate, what) in stages.items():
+        floor = flops / (rate * 1e9)
+        measured = steps.get(asset)
+        rows.append(
+            {
+                "stage": asset,
+                "what": what,
+                "gflop": round(flops / 1e9, 1),
+                "rate_gflops": round(rate, 1),
+                "floor_s": round(floor, 1),
+                "measured_s": round(measured, 1) if measured else None,
+                "multiple_of_floor": round(measured / floor, 2) if measured else None,
+            }
+        )
+    return {
+        "store": str(store.path),
+        "timings": args.timings,
+        "rates_gflops": rates,
+        "stages": rows,
+    }
+
+
+def render(result: dict) -> str:
+    lines = ["| rate | GFLOP/s |", "|---|---:|"]
+    lines += [f"| {name} | {rate:.1f} |" for name, rate in result["rates_gflops"].items()]
+    lines += [
+        "",
+        "| stage | work | GFLOP | at GFLOP/s | floor, s | measured, s | x floor |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["stages"]:
+        lines.append(
+            f"| {r['stage']} | {r['what']} | {r['gflop']:,} | {r['rate_gflops']} | "
+            f"{r['floor_s']} | {r['measured_s']} | {r['multiple_of_floor']} |"
+        )
+    return "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--home", required=True, help="an EMBAUG_HOME after a run")
+    p.add_argument("--timings", default="", help="end_to_end JSON of a cold run of that home")
+    p.add_argument("--epochs", type=int, default=TrainConfig().epochs)
+    p.add_argument("--full", action="store_true", help="the home holds the whole catalogue")
+    return p
+
+
+if __name__ == "__main__":
+    main("floor", parser, run, render)
