@@ -52,6 +52,7 @@ BENCHMARKS = {
     "hostile": "A hostile catalogue under an address-space limit",
     "split_scaling": "The trial split as the class count grows (singleton classes)",
     "label_to_production": "People's labels to the served model: import to new production version",
+    "encoder_defaults": "Encoders: issue 26's defaults against what they replaced",
 }
 #: The whole-catalogue variants (`--full`): module `NAME` run with --full writes NAME_full.
 FULL = {
@@ -60,6 +61,7 @@ FULL = {
     "peers_full": "Peers on the whole catalogue's trial splits",
     "partition_full": "Profile: one trained_models partition on the whole catalogue",
     "curve_full": "Validation curve on the whole catalogue's trials",
+    "floor_full": "The whole catalogue's stages against their arithmetic floor",
 }
 #: Run only on request (`--only NAME`, flags with `--args NAME="..."`): they take long.
 ON_REQUEST = {
