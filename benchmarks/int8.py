@@ -16,19 +16,17 @@ fp32 vectors: a small run that proves the tooling; the study uses every one (0, 
 from __future__ import annotations
 
 import argparse
-import copy
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from benchmarks.common import ensure_store, interleaved, load_vectors, main, medians
 from benchmarks.image_size import FIGURES
 from embaug_core.catalog import FEATURES
 from embaug_core.embeddings.cache import fill_cache
-from embaug_core.embeddings.encoders import ImageEncoder, TextEncoder
+from embaug_core.embeddings.encoders import ImageEncoder, TextEncoder, image_onnx
 from embaug_core.embeddings.encoders.onnx_export import quantize, session
 from embaug_core.embeddings.vectors import ProductVectors, text_sha256
 from embaug_core.evaluation.comparison import paired_differences
@@ -70,31 +68,10 @@ def text_study(store, args) -> tuple[dict, dict[str, np.ndarray]]:
     return summary, dict(zip(hashes, new, strict=True))
 
 
-class PooledFeatures(torch.nn.Module):
-    """The image encoder's network as it embeds: the last feature map, averaged."""
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.model.forward_features(batch).mean(dim=(2, 3))
-
-
 def image_graphs(encoder: ImageEncoder, folder: Path) -> dict[str, object]:
     """ONNX Runtime sessions of the image network exported to ONNX, fp32 and int8."""
     fp32, int8 = folder / "image.onnx", folder / "image.int8.onnx"
-    sample = torch.zeros(2, 3, encoder.image_size, encoder.image_size)
-    torch.onnx.export(
-        PooledFeatures(copy.deepcopy(encoder._model)),
-        (sample,),
-        str(fp32),
-        input_names=["pixels"],
-        output_names=["vectors"],
-        dynamic_axes={"pixels": {0: "batch"}, "vectors": {0: "batch"}},
-        opset_version=17,
-        dynamo=False,
-    )
+    image_onnx.export(encoder._model, encoder.image_size, fp32)  # what the encoder runs
     quantize(fp32, int8)
     return {"onnx_fp32": session(fp32), "int8": session(int8)}
 
@@ -104,7 +81,7 @@ def onnx_encode(graph, encoder: ImageEncoder, items: list[bytes]) -> np.ndarray:
     parts = []
     for start in range(0, len(items), encoder.batch_size):
         pixels = encoder.preprocess(items[start : start + encoder.batch_size])
-        parts.append(graph.run(None, {"pixels": pixels.contiguous().numpy()})[0])
+        parts.append(image_onnx.run(graph, pixels))
     return np.concatenate(parts)
 
 

@@ -309,6 +309,7 @@ def test_int8_is_cached_apart_from_fp32_and_close_to_it(onnx_cache: Path):
     alone = np.vstack([int8.encode([text]) for text in texts])
     np.testing.assert_array_equal(alone, together)
     assert int8.batch_size == 1 and int8.identity.endswith(":int8-per-text")
+    assert TextEncoder(precision="int8", batch_size=64).batch_size == 1  # asked, not given
     assert sorted(path.name.endswith(".int8.onnx") for path in onnx_cache.iterdir()) == [
         False,
         True,

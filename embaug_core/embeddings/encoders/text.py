@@ -88,12 +88,12 @@ class TextEncoder:
             raise ValueError("int8 runs on ONNX Runtime only: ask for precision='fp32'")
         # int8 runs on the CPU wherever it is, so a GPU machine's vectors are everyone's.
         self.device = resolve_device(device) if precision == "fp32" else torch.device("cpu")
-        self.batch_size = default_batch(batch_size, self.device, cpu=CPU_BATCH, gpu=256)
+        # int8: always one text per call, so its vector is its own (see PRECISIONS)
+        fixed = precision == "int8"
+        self.batch_size = 1 if fixed else default_batch(batch_size, self.device, CPU_BATCH, 256)
         # ONNX Runtime is the CPU's fast path; on a GPU PyTorch runs the same model there.
         self.runtime = runtime if self.device.type == "cpu" else "torch"
         self.precision = precision
-        if precision == "int8":
-            self.batch_size = 1  # one text per call: its vector is its own (see PRECISIONS)
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
 
     @cached_property
