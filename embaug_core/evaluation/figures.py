@@ -17,11 +17,20 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 
-def to_png(figure: Figure) -> bytes:
+def to_png(figure: Figure, trim: bool = False) -> bytes:
+    """`trim`: crop to the drawn content, for labels of unknown length. It draws the figure
+    twice; a run's two figures took a third longer with it (benchmarks/partition.py)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight" if trim else None)
     plt.close(figure)
     return buffer.getvalue()
+
+
+def _two_panels() -> tuple[Figure, list]:
+    """Side-by-side panels sharing the y axis, with margins that need no trimming."""
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    figure.subplots_adjust(left=0.07, right=0.98, wspace=0.08)
+    return figure, axes
 
 
 def _banded(axis, table: pd.DataFrame, x: str, y: str, label_suffix: str = "") -> None:
@@ -44,7 +53,7 @@ def threshold_figure(sweeps: pd.DataFrame, threshold: float) -> bytes:
     """Overall and none accuracy against the confidence threshold (the paper's Fig. 3).
 
     `sweeps`: method, trial, threshold, overall, none."""
-    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    figure, axes = _two_panels()
     for axis, column, title in zip(
         axes,
         ("overall", "none"),
@@ -86,7 +95,7 @@ def epochs_figure(history: pd.DataFrame, threshold: float) -> bytes:
     """Overall and none accuracy on the hold-out after every epoch (the paper's Fig. 5).
 
     `history`: method, trial, epoch, overall_acc, none_acc."""
-    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    figure, axes = _two_panels()
     for axis, column, title in zip(
         axes, ("overall_acc", "none_acc"), ("Overall accuracy", "None accuracy"), strict=True
     ):
@@ -113,7 +122,7 @@ def label_sets_figure(quality: pd.DataFrame, top: int = 30) -> bytes:
     precision.set(title="Precision against the true class", xlabel="precision", xlim=(0, 1))
     for axis in (sizes, precision):
         axis.grid(alpha=0.3, axis="x")
-    return to_png(figure)
+    return to_png(figure, trim=True)
 
 
 def curve_figure(curves: pd.DataFrame, x: str, title: str, xlabel: str, ylabel: str) -> bytes:

@@ -108,6 +108,22 @@ def _beta(n: int, alpha: float, generator: torch.Generator, device: torch.device
     return torch.as_tensor(draws, dtype=torch.float32, device=device)
 
 
+#: Levels of the stitch mask's uniform draws: lam is compared at 1/65,536 (at most 1.5e-5 off).
+STITCH_LEVELS = 2**16
+
+
+def stitch_mask(
+    lam: torch.Tensor, width: int, generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
+    """(pairs, width) booleans, each True with probability lam of its row: where a stitched
+    row takes the first parent. Drawn as 16-bit integers by numpy (seeded from `generator`),
+    about 3x faster than torch's float uniforms, which were a sixth of an E-Stitchup fit."""
+    rng = np.random.default_rng(_numpy_seed(generator))
+    levels = rng.integers(0, STITCH_LEVELS, (len(lam), width), dtype=np.uint16)
+    cutoffs = np.ceil(lam.reshape(-1, 1).cpu().numpy() * STITCH_LEVELS).astype(np.int32)
+    return torch.from_numpy(levels < cutoffs).to(device)
+
+
 def _pairs(
     batch: int, generator: torch.Generator, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,8 +165,7 @@ class PairMix:
         lam = _beta(len(first), self.alpha, generator, x.device).unsqueeze(1)
         x1, x2 = x[first], x[second]
         if self.stitch:
-            uniform = torch.rand(x1.shape, generator=generator, device=generator.device)
-            mixed = torch.where(uniform.to(x.device) < lam, x1, x2)
+            mixed = torch.where(stitch_mask(lam, x.shape[1], generator, x.device), x1, x2)
         else:
             mixed = lam * x1 + (1 - lam) * x2
         targets = lam * y[first] + (1 - lam) * y[second]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import auc, f1_score, roc_auc_score
+from sklearn.metrics import auc, f1_score, roc_auc_score, roc_curve
 
 from embaug_core.evaluation.metrics import (
     NONE,
@@ -61,6 +61,29 @@ def test_weighted_auc_matches_sklearn_and_the_averaged_curve():
     score = np.column_stack([probs, 1 - probs.max(1)])
     assert mean_auc == pytest.approx(roc_auc_score(truth, score, average="weighted"))
     assert 0.5 < curve_auc < 1 and abs(curve_auc - mean_auc) < 0.05
+
+
+@pytest.mark.parametrize("decimals", [None, 1])
+def test_weighted_roc_matches_sklearns_per_class_curves(decimals):
+    """The curve on FPR_GRID and both AUCs equal those built from scikit-learn's `roc_curve`
+    and `roc_auc_score`, also when scores tie (rounded to one decimal: few distinct values)."""
+    from embaug_core.evaluation.roc import FPR_GRID, weighted_roc_curve
+
+    probs, labels = scores(n=500, classes=6, seed=3)
+    if decimals is not None:
+        probs = probs.round(decimals)
+    truth = np.column_stack([labels == c for c in range(6)] + [labels == NONE]).astype(int)
+    score = np.column_stack([probs, 1 - probs.max(1)])
+    weights = truth.sum(0) / truth.sum()
+    expected = np.zeros_like(FPR_GRID)
+    for column, weight in enumerate(weights):
+        fpr, tpr, _ = roc_curve(truth[:, column], score[:, column])
+        expected += weight * np.interp(FPR_GRID, fpr, tpr)
+    expected[0] = 0.0
+    np.testing.assert_allclose(weighted_roc_curve(probs, labels)["tpr"], expected, atol=1e-12)
+    curve_auc, mean_auc = weighted_auc(probs, labels)
+    assert curve_auc == pytest.approx(np.trapezoid(expected, FPR_GRID), abs=1e-12)
+    assert mean_auc == pytest.approx(roc_auc_score(truth, score, average="weighted"), abs=1e-12)
 
 
 def test_perfect_and_uninformative_scores():

@@ -81,6 +81,16 @@ def test_e_stitchup_takes_every_element_from_a_parent_at_rate_lam(size, seed):
     torch.testing.assert_close(y_mix.sum(1), torch.ones(half))
 
 
+def test_stitch_mask_is_exact_at_zero_and_one_and_at_rate_lam_between():
+    from embaug_core.training.mixup import stitch_mask
+
+    lam = torch.tensor([0.0, 1.0, 0.3, 0.97])
+    mask = stitch_mask(lam, 200_000, torch.Generator().manual_seed(1), torch.device("cpu"))
+    assert mask.shape == (4, 200_000) and mask.dtype == torch.bool
+    assert not mask[0].any() and mask[1].all()
+    torch.testing.assert_close(mask[2:].float().mean(1), lam[2:], atol=0.003, rtol=0)
+
+
 @pytest.mark.parametrize("name", ["soft_e_mixup", "soft_e_stitchup"])
 def test_soft_variants_are_the_mixed_targets_softened(name):
     x, y = batch(16)
