@@ -41,14 +41,15 @@ def weighted_auc(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     if not len(weights):
         return float("nan"), float("nan")
     curves = roc_points(truth, scores)
-    mean_auc = sum(w * np.trapezoid(tpr, fpr) for w, (fpr, tpr) in zip(weights, curves))
-    return float(np.trapezoid(weighted_roc(curves, weights), FPR_GRID)), float(mean_auc)
+    areas = [np.trapezoid(tpr, fpr) for fpr, tpr in curves]
+    mean_auc = float(np.dot(weights, areas))
+    return float(np.trapezoid(weighted_roc(curves, weights), FPR_GRID)), mean_auc
 
 
 def weighted_roc(curves: list[tuple[np.ndarray, np.ndarray]], weights: np.ndarray) -> np.ndarray:
     """Weighted-average true-positive rate on FPR_GRID (the paper's Fig. 4)."""
     tpr = np.zeros_like(FPR_GRID)
-    for weight, (fpr_c, tpr_c) in zip(weights, curves):
+    for weight, (fpr_c, tpr_c) in zip(weights, curves, strict=True):
         tpr += weight * np.interp(FPR_GRID, fpr_c, tpr_c)
     tpr[0] = 0.0
     return tpr
@@ -67,7 +68,7 @@ def roc_points(truth: np.ndarray, scores: np.ndarray) -> list[tuple[np.ndarray, 
     tie_ends = np.ones(by_column.shape, dtype=bool)
     tie_ends[:, :-1] = ranked[:, 1:] != ranked[:, :-1]
     curves = []
-    for tp_c, fp_c, ends in zip(tps, fps, tie_ends):
+    for tp_c, fp_c, ends in zip(tps, fps, tie_ends, strict=True):
         tp, fp = np.r_[0, tp_c[ends]], np.r_[0, fp_c[ends]]
         curves.append((fp / fp[-1], tp / tp[-1]))
     return curves
