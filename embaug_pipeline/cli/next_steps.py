@@ -4,6 +4,7 @@ with curl, import the filled-in queue), then look at everything in the UIs."""
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
@@ -55,12 +56,22 @@ def next_lines(home: Home, port: int = 5001) -> list[str]:
             f"{files.filled} labels the demo withheld: the served model learns them first"
         )
     elif queue.exists():
-        lines.append(
-            f"  fill in the category column of {shown(queue)}, then "
-            f"{embaug} labels import {shown(queue)}"
-        )
+        lines.append(queue_line(queue, embaug))
     lines.append(f"  {embaug} ui   # Dagster and MLflow on this state")
     return lines
+
+
+def queue_line(queue: Path, embaug: str) -> str:
+    """What to do with the labeling queue a person fills in: nothing when it is empty (every
+    product already has its category)."""
+    with queue.open(newline="", encoding="utf-8") as file:
+        rows = csv.reader(file)
+        next(rows, None)  # the header
+        waiting = next(rows, None) is not None
+    if not waiting:
+        return f"  (the labeling queue {shown(queue)} is empty: no product waits for a person)"
+    where = shown(queue)
+    return f"  fill in the category column of {where}, then {embaug} labels import {where}"
 
 
 def print_next(home: Home) -> None:
