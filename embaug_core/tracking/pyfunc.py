@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 from mlflow.models import ModelSignature
+from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 
 from embaug_core.evaluation.open_set import load_scorer
@@ -97,9 +98,9 @@ class ClassifierModel(mlflow.pyfunc.PythonModel):
         return pd.DataFrame(probs, columns=self.classifier.classes)
 
 
-def log_classifier(classifier: Classifier, name: str = "model") -> str:
+def log_classifier(classifier: Classifier, name: str = "model") -> ModelInfo:
     """Log to the active run as a pyfunc model from code, with its signature (a float32
-    matrix of product vectors in, one probability column per class out); returns its URI."""
+    matrix of product vectors in, one probability column per class out)."""
     width = int(classifier.standardizer.mean.shape[0])
     signature = ModelSignature(
         inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, width))]),
@@ -115,4 +116,4 @@ def log_classifier(classifier: Classifier, name: str = "model") -> str:
             signature=signature,
             pip_requirements=["embaug", "torch", "numpy", "pandas"],
         )
-    return info.model_uri
+    return info

@@ -122,7 +122,7 @@ def test_models_round_trip_through_files_and_mlflow(tmp_path: Path):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = mlflow.create_experiment("t", (tmp_path / "artifacts").as_uri())
     with mlflow.start_run(experiment_id=experiment):
-        uri = log_classifier(fit_logreg(x, y, list("abcd")))
+        uri = log_classifier(fit_logreg(x, y, list("abcd"))).model_uri
     loaded = mlflow.pyfunc.load_model(uri)
     frame = loaded.predict(x[:5])
     assert list(frame.columns) == list("abcd")
