@@ -7,10 +7,11 @@ fast this machine multiplies matrices, so a measured stage reads as a multiple o
   encoder runs) at the text encoder's feed-forward shape (128 tokens x 384 x 1,536).
 - **Arithmetic**, counted: the text encoder per token of every distinct text of the store
   (its own tokenizer, cut at 256: 6 layers of projections, feed-forward and attention), the
-  image network per photo (PyTorch's `FlopCounterMode` on one 160 px photo), and training per
-  partition (`FlopCounterMode` on one step of the paper's head, times the steps each MLP
-  partition takes: epochs x batches of its training rows; logistic regression's iterations
-  are not counted).
+  image network per photo (PyTorch's `FlopCounterMode` on one 160 px photo), and each
+  partition that trains the paper's head (`FlopCounterMode` on its training step and its
+  forward pass, per row): the rows it trains on every epoch (half of them for a pair method,
+  which mixes a batch's halves), its per-epoch curve, and scoring H and S; logistic
+  regression's iterations and the open-set scorers are not counted.
 - **Floor** = arithmetic / the stage's best rate; **multiple** = measured seconds / floor,
   from the stage times of an end-to-end run of the same store (`--timings`; for
   `trained_models`, whose partitions ran side by side, the wall its steps covered).
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -33,7 +33,9 @@ from benchmarks.common import RESULTS, main
 from embaug_core.common.home import Home
 from embaug_core.embeddings.encoders import ImageEncoder, TextEncoder
 from embaug_core.store import Store
+from embaug_core.training.experiment import CurveSettings
 from embaug_core.training.methods import get_method
+from embaug_core.training.mixup import PairMix, get_augmenter
 from embaug_core.training.model import build_head
 from embaug_core.training.train import TrainConfig
 
@@ -127,35 +129,60 @@ def image_flops(store: Store) -> tuple[float, int]:
     return float(counter.get_total_flops()) * images, images
 
 
-def training_flops(store: Store, methods: list[str], epochs: int) -> tuple[float, int]:
-    """FLOPs of training every MLP partition of `methods` on the store's trials, and their
-    count (one step of the paper's head counted, times each partition's steps)."""
+def head_flops(dim: int, classes: int) -> tuple[float, float]:
+    """FLOPs per row of the paper's head: a training step (forward and backward, counted by
+    `FlopCounterMode`) and a forward pass alone."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    config = TrainConfig(epochs=epochs)
+    head, rows = build_head("mlp", dim, classes), 128
+    x, y = torch.randn(rows, dim), torch.rand(rows, classes)
+    with FlopCounterMode(display=False) as counter:
+        torch.nn.functional.binary_cross_entropy_with_logits(head(x), y).backward()
+    train = counter.get_total_flops() / rows
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        head(x)
+    return train, counter.get_total_flops() / rows
+
+
+def trained_rows(n: int, batch_size: int, pairs: bool) -> int:
+    """Rows one epoch trains on: a pair method mixes each batch's halves (one row a pair)."""
+    batches = [min(batch_size, n - start) for start in range(0, n, batch_size)]
+    return sum(max(b // 2, 1) for b in batches) if pairs else n
+
+
+def training_flops(store: Store, methods: list[str], epochs: int) -> tuple[float, int]:
+    """FLOPs of every partition of `methods` that trains the paper's head (the MLP methods and
+    a hybrid's MLP part), and their count: the training steps (a pair method trains on half
+    as many rows), the per-epoch curve on its sample of H, and scoring H and S once.
+    Logistic regression's iterations and open-set scorers are not counted."""
     dim = sum(
         {"image": ImageEncoder().dim}.get(feature, TextEncoder().dim)
         for feature in store.catalogue()["features"]
     )
     classes = store.query("SELECT count(DISTINCT category) AS n FROM products")["n"].iloc[0]
-    head = build_head("mlp", dim, int(classes))
-    x, y = torch.randn(config.batch_size, dim), torch.rand(config.batch_size, int(classes))
-    with FlopCounterMode(display=False) as counter:
-        torch.nn.functional.binary_cross_entropy_with_logits(head(x), y).backward()
-    per_row = counter.get_total_flops() / config.batch_size
-    seeds = store.query("SELECT trial, count(*) AS n FROM splits WHERE role = 'train' GROUP BY 1")
+    per_train_row, per_forward_row = head_flops(dim, int(classes))
+    config, curve = TrainConfig(epochs=epochs), CurveSettings()
+    roles = store.query("SELECT trial, role, count(*) AS n FROM splits GROUP BY 1, 2")
+    size = {(t, r): int(n) for t, r, n in roles[["trial", "role", "n"]].itertuples(index=False)}
     extra = store.query("SELECT trial, source, count(*) AS n FROM label_sets GROUP BY 1, 2")
     total, partitions = 0.0, 0
-    for trial, rows in zip(seeds["trial"], seeds["n"], strict=True):
+    for trial in sorted({t for t, _ in size}):
+        holdout, select = size.get((trial, "holdout"), 0), size.get((trial, "select"), 0)
         for name in methods:
             method = get_method(name)
+            if method.trainer == "hybrid":
+                method = get_method(method.parts[1])  # the part that trains the head
             if method.trainer != "mlp" or (method.head or "mlp") != "mlp":
                 continue
-            n = rows + int(
+            n = size.get((trial, "train"), 0) + int(
                 extra[(extra["trial"] == trial) & (extra["source"] == method.labels)]["n"].sum()
             )
-            steps = (method.epochs or epochs) * math.ceil(n / config.batch_size)
-            total += per_row * config.batch_size * steps
+            pairs = isinstance(get_augmenter(method.augmentation), PairMix)
+            runs = method.epochs or epochs
+            scored = len([e for e in range(1, runs + 1) if e % curve.curve_every == 0 or e == runs])
+            curve_rows = len(curve.rows(holdout)) * scored
+            total += per_train_row * trained_rows(n, config.batch_size, pairs) * runs
+            total += per_forward_row * (curve_rows + holdout + select)
             partitions += 1
     return total, partitions
 
@@ -193,6 +220,7 @@ def run(args: argparse.Namespace) -> dict:
     text, texts, tokens = text_flops(store)
     image, images = image_flops(store)
     training, partitions = training_flops(store, methods, args.epochs)
+    trials = store.query("SELECT count(DISTINCT trial) AS n FROM splits")["n"].iloc[0]
     best_fp32 = max(v for k, v in rates.items() if k.startswith("fp32"))
     stages = {
         "text_embeddings": (
@@ -204,7 +232,7 @@ def run(args: argparse.Namespace) -> dict:
         "trained_models": (
             training,
             rates["fp32 torch 128x2816x250 (training)"],
-            f"{partitions} MLP partitions",
+            f"{partitions} of its {len(methods) * trials} partitions train the MLP",
         ),
     }
     rows = []
