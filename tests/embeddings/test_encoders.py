@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -316,3 +318,17 @@ def test_int8_is_cached_apart_from_fp32_and_close_to_it(onnx_cache: Path):
     ]
     with pytest.raises(ValueError, match="int8"):
         TextEncoder(runtime="torch", precision="int8")
+
+
+def test_the_image_identity_follows_the_checkpoints_bytes(tmp_path: Path):
+    """Two checkpoints that differ get different identities, also when one file is rewritten
+    in place between two encoders of one process (the digest is remembered per version)."""
+    checkpoint = tmp_path / "weights.pt"
+    checkpoint.write_bytes(b"first weights")
+    first = ImageEncoder(checkpoint=checkpoint).identity
+    assert hashlib.sha256(b"first weights").hexdigest()[:12] in first
+    checkpoint.write_bytes(b"other weights")  # the same size: only the time tells them apart
+    os.utime(checkpoint, ns=(1, 10**18))
+    second = ImageEncoder(checkpoint=checkpoint).identity
+    assert hashlib.sha256(b"other weights").hexdigest()[:12] in second
+    assert ImageEncoder(checkpoint=checkpoint).identity == second
