@@ -17,9 +17,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 
-def to_png(figure: Figure, trim: bool = False) -> bytes:
+def to_png(figure: Figure, trim: bool = True) -> bytes:
     """`trim`: crop to the drawn content, for labels of unknown length. It draws the figure
-    twice; a run's two figures took a third longer with it (benchmarks/partition.py)."""
+    twice: a run's two figures, whose margins are set, took a third longer with it
+    (benchmarks/partition.py)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight" if trim else None)
     plt.close(figure)
@@ -66,7 +67,7 @@ def threshold_figure(sweeps: pd.DataFrame, threshold: float) -> bytes:
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy (mean, band: min-max over trials)")
     _legend(axes[1])
-    return to_png(figure)
+    return to_png(figure, trim=False)
 
 
 def roc_figure(curves: pd.DataFrame, auc_by_method: dict[str, float]) -> bytes:
@@ -88,7 +89,7 @@ def roc_figure(curves: pd.DataFrame, auc_by_method: dict[str, float]) -> bytes:
     )
     _legend(axis)
     axis.grid(alpha=0.3)
-    return to_png(figure)
+    return to_png(figure, trim=False)
 
 
 def epochs_figure(history: pd.DataFrame, threshold: float) -> bytes:
@@ -106,7 +107,7 @@ def epochs_figure(history: pd.DataFrame, threshold: float) -> bytes:
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy (mean, band: min-max over trials)")
     _legend(axes[1])
-    return to_png(figure)
+    return to_png(figure, trim=False)
 
 
 def label_sets_figure(quality: pd.DataFrame, top: int = 30) -> bytes:
@@ -122,7 +123,7 @@ def label_sets_figure(quality: pd.DataFrame, top: int = 30) -> bytes:
     precision.set(title="Precision against the true class", xlabel="precision", xlim=(0, 1))
     for axis in (sizes, precision):
         axis.grid(alpha=0.3, axis="x")
-    return to_png(figure, trim=True)
+    return to_png(figure)
 
 
 def curve_figure(curves: pd.DataFrame, x: str, title: str, xlabel: str, ylabel: str) -> bytes:
