@@ -5,8 +5,9 @@
 2. A microbenchmark on one batch of 128 x 2,816: zeta-mixup (its 128 x 128 weight matrix, then
    the product with the batch and its targets) against a plain E-Mixup batch and `control`,
    with the weight matrix and the product timed apart, the product both with the inputs and
-   with the first layer's 250 outputs (where the training loop mixes), and one training step
-   of the MLP (forward, backward, Adam) without and with zeta-mixup.
+   with the first layer's 250 outputs (where the training loop mixes), E-Stitchup's batch and
+   its mask (16-bit numpy draws, and the torch float uniforms they replaced), and one
+   training step of the MLP (forward, backward, Adam) with control, zeta-mixup and E-Stitchup.
 
     python -m benchmarks.training [--epochs 12] [--repeats 5] [--calls 200]
 """
@@ -29,7 +30,7 @@ from benchmarks.common import (
 )
 from benchmarks.epoch_time import epoch_medians
 from embaug_core.training.experiment import trial_data
-from embaug_core.training.mixup import AUGMENTERS, get_augmenter, zeta_weights
+from embaug_core.training.mixup import AUGMENTERS, get_augmenter, stitch_mask, zeta_weights
 from embaug_core.training.model import build_head
 from embaug_core.training.train import augmented_logits, split_first_layer
 
@@ -51,7 +52,8 @@ def microbenchmark(
     hidden = layers[0](x).detach()
     optimizer = torch.optim.Adam(head.parameters())
     loss_fn = nn.BCEWithLogitsLoss()
-    zeta = get_augmenter("zeta_mixup")
+    zeta, stitchup = get_augmenter("zeta_mixup"), get_augmenter("e_stitchup")
+    lam = torch.rand(batch // 2, generator=generator)
 
     def step(augmenter) -> None:
         logits, targets = augmented_logits(layers, augmenter, x, y, generator)
@@ -67,8 +69,14 @@ def microbenchmark(
         "zeta_weights_only": lambda: zeta_weights(batch, generator=generator),
         "zeta_product_inputs": lambda: (weights @ x, weights @ y),
         "zeta_product_hidden": lambda: (weights @ hidden, weights @ y),
+        "e_stitchup": lambda: stitchup(x, y, generator),
+        "stitch_mask": lambda: stitch_mask(lam, dim, generator, x.device),
+        "stitch_mask_torch_uniforms": lambda: (
+            torch.rand((len(lam), dim), generator=generator) < lam.unsqueeze(1)
+        ),  # what stitch_mask replaced
         "mlp_train_step": lambda: step(get_augmenter("control")),
         "mlp_train_step_zeta": lambda: step(zeta),
+        "mlp_train_step_e_stitchup": lambda: step(stitchup),
     }
     variants = {
         name: lambda work=work: [work() for _ in range(calls)] for name, work in single.items()
