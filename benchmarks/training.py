@@ -8,6 +8,8 @@
    with the first layer's 250 outputs (where the training loop mixes), E-Stitchup's batch and
    its mask (16-bit numpy draws, and the torch float uniforms they replaced), and one
    training step of the MLP (forward, backward, Adam) with control, zeta-mixup and E-Stitchup.
+3. A default E-Stitchup fit on the trial's rows with each of the two masks, alternating, on
+   the process's threads and on one (as the demo's workers train).
 
     python -m benchmarks.training [--epochs 12] [--repeats 5] [--calls 200]
 """
@@ -29,7 +31,9 @@ from benchmarks.common import (
     target,
 )
 from benchmarks.epoch_time import epoch_medians
-from embaug_core.training.experiment import trial_data
+from embaug_core.training import mixup
+from embaug_core.training.experiment import TrialData, fit_method, trial_data
+from embaug_core.training.methods import get_method
 from embaug_core.training.mixup import AUGMENTERS, get_augmenter, stitch_mask, zeta_weights
 from embaug_core.training.model import build_head
 from embaug_core.training.train import augmented_logits, split_first_layer
@@ -71,9 +75,7 @@ def microbenchmark(
         "zeta_product_hidden": lambda: (weights @ hidden, weights @ y),
         "e_stitchup": lambda: stitchup(x, y, generator),
         "stitch_mask": lambda: stitch_mask(lam, dim, generator, x.device),
-        "stitch_mask_torch_uniforms": lambda: (
-            torch.rand((len(lam), dim), generator=generator) < lam.unsqueeze(1)
-        ),  # what stitch_mask replaced
+        "stitch_mask_torch_uniforms": lambda: torch_uniform_mask(lam, dim, generator, x.device),
         "mlp_train_step": lambda: step(get_augmenter("control")),
         "mlp_train_step_zeta": lambda: step(zeta),
         "mlp_train_step_e_stitchup": lambda: step(stitchup),
@@ -83,6 +85,35 @@ def microbenchmark(
     }
     seconds = medians(interleaved(variants, repeats))
     return {name: 1e6 * s / calls for name, s in seconds.items()}
+
+
+def torch_uniform_mask(
+    lam: torch.Tensor, width: int, generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
+    """E-Stitchup's mask as it was drawn before `mixup.stitch_mask`: torch float uniforms."""
+    uniform = torch.rand((len(lam), width), generator=generator, device=generator.device)
+    return uniform.to(device) < lam.reshape(-1, 1)
+
+
+def stitch_mask_fits(data: TrialData, repeats: int) -> dict[str, dict[str, float]]:
+    """Median wall seconds of a default E-Stitchup fit on the trial's rows with each mask,
+    alternating, on this process's threads and on one (as the demo's workers train)."""
+    masks = {"numpy": mixup.stitch_mask, "torch_uniforms": torch_uniform_mask}
+    threads, result = torch.get_num_threads(), {}
+
+    def fit(mask) -> None:
+        mixup.stitch_mask = mask  # PairMix looks it up at each call
+        try:
+            fit_method(get_method("e_stitchup"), data.x_train, data.y_train, data.classes)
+        finally:
+            mixup.stitch_mask = masks["numpy"]
+
+    for count in sorted({threads, 1}, reverse=True):
+        torch.set_num_threads(count)
+        variants = {name: lambda mask=mask: fit(mask) for name, mask in masks.items()}
+        result[f"{count} threads"] = medians(interleaved(variants, repeats))
+    torch.set_num_threads(threads)
+    return result
 
 
 def parser() -> argparse.ArgumentParser:
@@ -95,6 +126,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--calls", type=int, default=200, help="calls per microbenchmark repeat")
     parser.add_argument("--micro-repeats", type=int, default=7)
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--fits", type=int, default=5, help="fits per E-Stitchup mask")
     return parser
 
 
@@ -107,7 +139,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     micro = microbenchmark(
         args.batch, data.x_train.shape[1], len(data.classes), args.calls, args.micro_repeats
     )
-    logger.info("epochs %s, micro %s", ratios, micro)
+    fits = stitch_mask_fits(data, args.fits)
+    logger.info("epochs %s, micro %s, stitch mask fits %s", ratios, micro, fits)
     return {
         "trial": args.trial,
         "rows": len(data.y_train),
@@ -117,6 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "epoch_ratio": ratios,
         "micro_us": micro,
         "micro_batch": [args.batch, int(data.x_train.shape[1])],
+        "stitch_mask_fit_seconds": fits,
         "targets": [
             target(f"epoch time {m} / control", ratios[m], TARGET, at_least=False)
             for m in AUGMENTERS
@@ -156,6 +190,13 @@ def render(result: dict) -> str:
         f"zeta-mixup against {micro['mlp_train_step']:.0f} µs without "
         f"({micro['mlp_train_step_zeta'] / micro['mlp_train_step']:.2f}x).",
     ]
+    fits = result.get("stitch_mask_fit_seconds", {})
+    if fits:
+        lines += ["", "A default E-Stitchup fit, median seconds, with each mask:", ""]
+        lines += ["| threads | numpy (stitch_mask) | torch uniforms |", "|---|---:|---:|"]
+        lines += [
+            f"| {k} | {v['numpy']:.3f} | {v['torch_uniforms']:.3f} |" for k, v in fits.items()
+        ]
     return "\n".join(lines)
 
 
