@@ -67,7 +67,7 @@ def train_tracked(
         curve = curve or CurveSettings()
         result = run_method(method, data, threshold, config, augmentation, log_epoch, curve, base)
         # The model before the metrics: MLflow links a model to the run's metrics by reading
-        # back each one's history (77 ms a run); the final figures name the model instead.
+        # back each one's history (0.04 s a partition); the final figures name the model instead.
         model = log_classifier(result.classifier)
         mlflow.set_tag(TAG_MODEL_URI, model.model_uri)
         log_history(run.info.run_id, history)
