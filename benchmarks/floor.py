@@ -179,7 +179,7 @@ def training_flops(store: Store, methods: list[str], epochs: int) -> tuple[float
             )
             pairs = isinstance(get_augmenter(method.augmentation), PairMix)
             runs = method.epochs or epochs
-            scored = len([e for e in range(1, runs + 1) if e % curve.curve_every == 0 or e == runs])
+            scored = sum(curve.scores(epoch, runs) for epoch in range(1, runs + 1))
             curve_rows = len(curve.rows(holdout)) * scored
             total += per_train_row * trained_rows(n, config.batch_size, pairs) * runs
             total += per_forward_row * (curve_rows + holdout + select)

@@ -99,6 +99,11 @@ class CurveSettings:
         default=4, metadata={"doc": "Score the curve every N epochs (and at the last)"}
     )
 
+    def scores(self, epoch: int, epochs: int) -> bool:
+        """Whether the curve is scored after `epoch` of `epochs`: every `curve_every`, and at
+        the last."""
+        return epoch % self.curve_every == 0 or epoch == epochs
+
     def rows(self, n: int, seed: int = 0) -> np.ndarray:
         """The fixed sample of H's rows the curve is scored on."""
         if not self.curve_sample or self.curve_sample >= n:
@@ -123,13 +128,14 @@ def run_method(
     `curve.curve_every` epochs, the overall, none and top-1 accuracy on a sample of H.
     """
     rows = curve.rows(len(data.y_eval))
+    epochs = method.epochs or (config or TrainConfig()).epochs  # a method's own count first
     standardized_eval: list[np.ndarray] = []  # the standardiser is fitted in training
 
     def log_epoch(epoch: int, loss: float, lr: float, model: Classifier) -> None:
         if not on_epoch:
             return
         values = {"train_loss": loss, "lr": lr}
-        if epoch % curve.curve_every == 0 or epoch == (config or TrainConfig()).epochs:
+        if curve.scores(epoch, epochs):
             if not standardized_eval:
                 standardized_eval.append(model.standardizer(data.x_eval[rows]))
             probs = model.predict_standardized(standardized_eval[0])

@@ -182,3 +182,22 @@ def test_candidate_methods_train_and_round_trip(tmp_path):
     softmax = fit_method(get_method("softmax_control"), x, y, classes, config)
     assert softmax.output == "softmax"
     assert softmax.predict_proba(x).sum(1) == pytest.approx(np.ones(len(x)), abs=1e-5)
+
+
+def test_the_curve_is_scored_every_few_epochs_and_at_the_methods_own_last():
+    """A method with its own epoch count (6 here, the config says 3) is scored at 4 and at its
+    last epoch, 6: not at the config's 3."""
+    from embaug_core.training.experiment import CurveSettings, TrialData, run_method
+    from embaug_core.training.methods import Method
+
+    x, y = blobs(n=120)
+    data = TrialData(list("abcd"), x[:80], y[:80], x[80:], y[80:], np.arange(40), x[:0], y[:0])
+    scored = []
+
+    def on_epoch(epoch: int, values: dict[str, float]) -> None:
+        if "overall_acc" in values:
+            scored.append(epoch)
+
+    method = Method("control_6", epochs=6)
+    run_method(method, data, 0.5, TrainConfig(epochs=3), on_epoch=on_epoch, curve=CurveSettings())
+    assert scored == [4, 6]
